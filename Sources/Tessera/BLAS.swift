@@ -1,0 +1,36 @@
+import COpenBLAS
+
+/// The one entry point to matrix multiplication: every GEMM in Tessera goes through ``gemm``.
+public enum BLAS {
+    /// Sets the number of threads OpenBLAS uses for each GEMM.
+    public static func setThreads(_ n: Int) {
+        precondition(n >= 1, "BLAS.setThreads: thread count must be at least 1, got \(n)")
+        openblas_set_num_threads(Int32(n))
+    }
+
+    /// The number of threads OpenBLAS uses for each GEMM.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// The kernel OpenBLAS chose for this CPU (e.g. "Haswell", "Cooperlake").
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// OpenBLAS's build configuration string (version, threading, core).
+    public static var config: String { String(cString: openblas_get_config()) }
+
+    /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, row-major, where op transposes when
+    /// the flag is set. `lda`, `ldb`, `ldc` are the row strides of A, B and C as stored.
+    @inline(__always)
+    public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                            alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                            b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            // C = beta · C (BLAS may skip the scaling when k == 0).
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
