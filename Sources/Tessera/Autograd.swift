@@ -78,6 +78,11 @@ extension Tensor {
     /// closure that maps the output's gradient to that input's gradient (of the input's shape).
     /// Inputs that do not require gradients are skipped.
     func recorded(_ op: String, _ inputs: (Tensor, (Tensor) -> Tensor)...) -> Tensor {
+        recordedList(op, inputs)
+    }
+
+    /// ``recorded(_:_:)`` with the inputs in an array.
+    func recordedList(_ op: String, _ inputs: [(Tensor, (Tensor) -> Tensor)]) -> Tensor {
         guard Autograd.enabled else { return self }
         var parents: [GradNode] = []
         var fns: [(Tensor) -> Tensor] = []

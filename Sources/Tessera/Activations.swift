@@ -1,0 +1,134 @@
+import Foundation
+
+// Activations and (log-)softmax. Forward and backward side by side over raw buffers.
+
+extension Tensor {
+    /// max(x, 0) elementwise.
+    public func relu() -> Tensor {
+        let out = map { $0 > 0 ? $0 : 0 }
+        guard Tensor.isRecording(self) else { return out }
+        let y = out
+        return out.recorded("relu", (self, { g in Tensor.zipMap(g, y, op: "relu_backward") { $1 > 0 ? $0 : 0 } }))
+    }
+
+    /// x for x > 0, `negativeSlope`·x otherwise.
+    public func leakyRelu(negativeSlope: Float = 0.01) -> Tensor {
+        let s = negativeSlope
+        let out = map { $0 > 0 ? $0 : s * $0 }
+        guard Tensor.isRecording(self) else { return out }
+        let x = detach()
+        return out.recorded("leaky_relu", (self, { g in Tensor.zipMap(g, x, op: "leaky_relu_backward") { $1 > 0 ? $0 : s * $0 } }))
+    }
+
+    /// 1 / (1 + e⁻ˣ) elementwise.
+    public func sigmoid() -> Tensor {
+        let out = map { x in x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x)) }
+        guard Tensor.isRecording(self) else { return out }
+        let y = out
+        return out.recorded("sigmoid", (self, { g in Tensor.zipMap(g, y, op: "sigmoid_backward") { g, y in g * y * (1 - y) } }))
+    }
+
+    /// Hyperbolic tangent elementwise.
+    public func tanh() -> Tensor {
+        let out = map { Foundation.tanh($0) }
+        guard Tensor.isRecording(self) else { return out }
+        let y = out
+        return out.recorded("tanh", (self, { g in Tensor.zipMap(g, y, op: "tanh_backward") { g, y in g * (1 - y * y) } }))
+    }
+
+    /// Gaussian error linear unit, x·Φ(x) with the exact error function (PyTorch's default).
+    public func gelu() -> Tensor {
+        let invSqrt2: Float = 0.70710678118654752
+        let out = map { x in 0.5 * x * (1 + Foundation.erf(x * invSqrt2)) }
+        guard Tensor.isRecording(self) else { return out }
+        let x = detach()
+        let invSqrt2Pi: Float = 0.39894228040143268
+        return out.recorded("gelu", (self, { g in Tensor.zipMap(g, x, op: "gelu_backward") { g, x in
+            let cdf = 0.5 * (1 + Foundation.erf(x * invSqrt2))
+            let pdf = invSqrt2Pi * Foundation.exp(-0.5 * x * x)
+            return g * (cdf + x * pdf)
+        } }))
+    }
+
+    /// Calls `body(rowPointer, outPointer, length)` for every line along `axis` of a contiguous
+    /// copy of `self` moved so that `axis` is last, and moves the result back.
+    private func alongAxis(_ axis: Int, op: String, _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+        let a = Shape.axis(axis, rank: rank, op: op)
+        var order = Array(0..<rank); order.remove(at: a); order.append(a)
+        let moved = a == rank - 1 ? detach().contiguous() : detach().permuted(order).contiguous()
+        let out = Tensor(empty: moved.shape)
+        let n = shape.isEmpty ? 1 : shape[a]
+        if n > 0 {
+            for r in 0..<(moved.count / n) { body(moved.ptr + r * n, out.ptr + r * n, n) }
+        }
+        if a == rank - 1 { return out }
+        var inverse = [Int](repeating: 0, count: rank)
+        for (i, d) in order.enumerated() { inverse[d] = i }
+        return out.permuted(inverse).contiguous()
+    }
+
+    /// Softmax along `axis`, computed stably (the row maximum is subtracted first).
+    public func softmax(axis: Int = -1) -> Tensor {
+        let out = alongAxis(axis, op: "softmax") { x, y, n in
+            var m = -Float.infinity
+            for i in 0..<n { m = Swift.max(m, x[i]) }
+            var s: Float = 0
+            for i in 0..<n { let e = Foundation.exp(x[i] - m); y[i] = e; s += e }
+            let inv = 1 / s
+            for i in 0..<n { y[i] *= inv }
+        }
+        guard Tensor.isRecording(self) else { return out }
+        let y = out
+        return out.recorded("softmax", (self, { g in
+            // dx = y · (g − Σ g·y)
+            let gy = g * y
+            return gy - y * gy.sum(axes: [axis], keepDims: true)
+        }))
+    }
+
+    /// log(softmax(x)) along `axis`, computed as x − max − log Σ exp(x − max).
+    public func logSoftmax(axis: Int = -1) -> Tensor {
+        let out = alongAxis(axis, op: "logSoftmax") { x, y, n in
+            var m = -Float.infinity
+            for i in 0..<n { m = Swift.max(m, x[i]) }
+            var s: Float = 0
+            for i in 0..<n { s += Foundation.exp(x[i] - m) }
+            let lse = m + Foundation.log(s)
+            for i in 0..<n { y[i] = x[i] - lse }
+        }
+        guard Tensor.isRecording(self) else { return out }
+        let y = out
+        return out.recorded("log_softmax", (self, { g in
+            // dx = g − softmax · Σ g
+            g - y.exp() * g.sum(axes: [axis], keepDims: true)
+        }))
+    }
+
+    /// x · weightᵀ + bias, as `torch.nn.functional.linear`: x [*, in], weight [out, in], bias [out].
+    /// The transpose is handed to BLAS as a flag.
+    public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        precondition(weight.rank == 2 && rank >= 1 && shape[rank - 1] == weight.shape[1],
+                     "linear: input \(shape) does not fit weight \(weight.shape) (expects [*, \(weight.rank == 2 ? weight.shape[1] : -1)])")
+        let y = matmul(weight.transposed(0, 1))
+        guard let bias else { return y }
+        precondition(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) does not fit weight \(weight.shape)")
+        return y + bias
+    }
+
+    /// Zeroes each element with probability `p` and scales the rest by 1/(1−p) (training only).
+    public func dropout(p: Float, training: Bool = true, generator: inout SeededGenerator) -> Tensor {
+        precondition(p >= 0 && p <= 1, "dropout: p must be in [0, 1], got \(p)")
+        guard training && p > 0 else { return self }
+        if p == 1 { return self * 0 }
+        let scale = 1 / (1 - p)
+        let mask = Tensor(shape: shape) { buf in
+            for i in buf.indices { buf[i] = generator.nextUniform() < p ? 0 : scale }
+        }
+        return self * mask
+    }
+
+    /// Dropout with the process-wide generator (see ``GlobalRandom``).
+    public func dropout(p: Float, training: Bool = true) -> Tensor {
+        GlobalRandom.with { dropout(p: p, training: training, generator: &$0) }
+    }
+}

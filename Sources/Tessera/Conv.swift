@@ -1,0 +1,286 @@
+/// A pair of sizes (height, width) for kernel sizes, strides, paddings and dilations.
+/// Write `2` for (2, 2) or `[2, 1]` for (2, 1).
+public struct Size2: ExpressibleByIntegerLiteral, ExpressibleByArrayLiteral, Equatable, Hashable, Sendable, CustomStringConvertible {
+    /// Size along the height.
+    public var h: Int
+    /// Size along the width.
+    public var w: Int
+
+    /// (h, w).
+    public init(_ h: Int, _ w: Int) { self.h = h; self.w = w }
+    /// (v, v).
+    public init(integerLiteral v: Int) { self.init(v, v) }
+    /// `[h, w]` or `[v]`.
+    public init(arrayLiteral elements: Int...) {
+        precondition(elements.count == 1 || elements.count == 2, "Size2: expects 1 or 2 values, got \(elements)")
+        self.init(elements[0], elements.count == 2 ? elements[1] : elements[0])
+    }
+
+    public var description: String { h == w ? "\(h)" : "(\(h), \(w))" }
+}
+
+/// Geometry of one 2-D convolution or pooling window sweep.
+struct ConvGeometry {
+    let channels: Int, height: Int, width: Int
+    let kh: Int, kw: Int, sh: Int, sw: Int, ph: Int, pw: Int, dh: Int, dw: Int
+    let outH: Int, outW: Int
+
+    init(channels: Int, height: Int, width: Int, kernel: Size2, stride: Size2, padding: Size2, dilation: Size2, op: String, ceilMode: Bool = false) {
+        precondition(kernel.h > 0 && kernel.w > 0 && stride.h > 0 && stride.w > 0 && dilation.h > 0 && dilation.w > 0 && padding.h >= 0 && padding.w >= 0,
+                     "\(op): kernel \(kernel), stride \(stride) and dilation \(dilation) must be positive and padding \(padding) non-negative")
+        self.channels = channels; self.height = height; self.width = width
+        kh = kernel.h; kw = kernel.w; sh = stride.h; sw = stride.w; ph = padding.h; pw = padding.w; dh = dilation.h; dw = dilation.w
+        let spanH = height + 2 * ph - dh * (kh - 1) - 1, spanW = width + 2 * pw - dw * (kw - 1) - 1
+        precondition(spanH >= 0 && spanW >= 0,
+                     "\(op): kernel \(kernel) with dilation \(dilation) does not fit input \(height)×\(width) padded by \(padding)")
+        if ceilMode {
+            var oh = (spanH + sh - 1) / sh + 1, ow = (spanW + sw - 1) / sw + 1
+            // The last window must start inside the input or the left padding (PyTorch's rule).
+            if (oh - 1) * sh >= height + ph { oh -= 1 }
+            if (ow - 1) * sw >= width + pw { ow -= 1 }
+            outH = oh; outW = ow
+        } else {
+            outH = spanH / sh + 1; outW = spanW / sw + 1
+        }
+    }
+
+    /// Rows of the column matrix: channels · kh · kw.
+    var patch: Int { channels * kh * kw }
+    /// Columns per image: outH · outW.
+    var positions: Int { outH * outW }
+    var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
+}
+
+// MARK: - im2col / col2im
+
+/// Unfolds one image's channels into columns: col[(c·kh + i)·kw + j, colOffset + oh·outW + ow]
+/// = x[c, oh·sh − ph + i·dh, ow·sw − pw + j·dw] (0 outside). `ldc` is the row stride of col.
+/// x: [channels, height, width] contiguous.
+@inline(__always)
+func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>, ldc: Int) {
+    let H = g.height, W = g.width, OH = g.outH, OW = g.outW
+    var row = 0
+    for c in 0..<g.channels {
+        let plane = x + c * H * W
+        for i in 0..<g.kh {
+            for j in 0..<g.kw {
+                let dst = col + row * ldc
+                let offW = j * g.dw - g.pw
+                // Output columns whose input column is inside the image: ow in [owLo, owHi).
+                let owLo = offW >= 0 ? 0 : Swift.min(OW, (-offW + g.sw - 1) / g.sw)
+                let owHi = Swift.max(owLo, Swift.min(OW, (W - offW + g.sw - 1) / g.sw))
+                for oh in 0..<OH {
+                    let ih = oh * g.sh - g.ph + i * g.dh
+                    let d = dst + oh * OW
+                    if ih < 0 || ih >= H {
+                        d.update(repeating: 0, count: OW)
+                        continue
+                    }
+                    let src = plane + ih * W + offW
+                    if owLo > 0 { d.update(repeating: 0, count: owLo) }
+                    if g.sw == 1 {
+                        (d + owLo).update(from: src + owLo, count: owHi - owLo)
+                    } else {
+                        for ow in owLo..<owHi { d[ow] = src[ow * g.sw] }
+                    }
+                    if owHi < OW { (d + owHi).update(repeating: 0, count: OW - owHi) }
+                }
+                row += 1
+            }
+        }
+    }
+}
+
+/// Folds columns back into an image, adding overlapping contributions: the adjoint of ``im2col``.
+/// dx: [channels, height, width] contiguous, accumulated into (+=).
+@inline(__always)
+func col2im(_ col: UnsafePointer<Float>, ldc: Int, _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>) {
+    let H = g.height, W = g.width, OH = g.outH, OW = g.outW
+    var row = 0
+    for c in 0..<g.channels {
+        let plane = dx + c * H * W
+        for i in 0..<g.kh {
+            for j in 0..<g.kw {
+                let src = col + row * ldc
+                let offW = j * g.dw - g.pw
+                let owLo = offW >= 0 ? 0 : Swift.min(OW, (-offW + g.sw - 1) / g.sw)
+                let owHi = Swift.max(owLo, Swift.min(OW, (W - offW + g.sw - 1) / g.sw))
+                for oh in 0..<OH {
+                    let ih = oh * g.sh - g.ph + i * g.dh
+                    if ih < 0 || ih >= H { continue }
+                    let s = src + oh * OW
+                    let d = plane + ih * W + offW
+                    if g.sw == 1 {
+                        for ow in owLo..<owHi { d[ow] += s[ow] }
+                    } else {
+                        for ow in owLo..<owHi { d[ow * g.sw] += s[ow] }
+                    }
+                }
+                row += 1
+            }
+        }
+    }
+}
+
+// MARK: - conv2d
+
+extension Tensor {
+    /// 2-D convolution (cross-correlation, as PyTorch), via im2col + one GEMM per group and
+    /// batch chunk. 1×1 stride-1 unpadded convolutions skip im2col.
+    ///
+    /// - Parameters:
+    ///   - weight: [outChannels, inChannels / groups, kh, kw].
+    ///   - bias: [outChannels] or nil.
+    /// - Returns: [N, outChannels, outH, outW] for an input of [N, inChannels, H, W].
+    public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1, groups: Int = 1) -> Tensor {
+        precondition(rank == 4 && weight.rank == 4, "conv2d: input \(shape) and weight \(weight.shape) must both be 4-D ([N, C, H, W] and [O, C/groups, kh, kw])")
+        let n = shape[0], c = shape[1], outC = weight.shape[0]
+        precondition(groups >= 1 && c % groups == 0 && outC % groups == 0 && weight.shape[1] == c / groups,
+                     "conv2d: input \(shape) does not fit weight \(weight.shape) with groups \(groups)")
+        if let bias { precondition(bias.shape == [outC], "conv2d: bias \(bias.shape) does not fit weight \(weight.shape)") }
+        let geo = ConvGeometry(channels: c / groups, height: shape[2], width: shape[3],
+                               kernel: Size2(weight.shape[2], weight.shape[3]), stride: stride, padding: padding, dilation: dilation, op: "conv2d")
+        let x = detach().contiguous(), w = weight.detach().contiguous()
+        let out = Tensor(empty: [n, outC, geo.outH, geo.outW])
+        Conv2dKernel(geo: geo, n: n, groups: groups, outChannels: outC).forward(x: x.ptr, w: w.ptr, y: out.ptr)
+        if let bias {
+            let b = bias.detach().contiguous()
+            let P = geo.positions, yp = out.ptr, bp = b.ptr
+            for s in 0..<n { for o in 0..<outC { let v = bp[o], row = yp + (s * outC + o) * P; for p in 0..<P { row[p] += v } } }
+        }
+        guard Tensor.isRecording(self, weight) || (bias.map { Tensor.isRecording($0) } ?? false) else { return out }
+        let kernel = Conv2dKernel(geo: geo, n: n, groups: groups, outChannels: outC)
+        let inShape = shape, wShape = weight.shape
+        var inputs: [(Tensor, (Tensor) -> Tensor)] = [
+            (self, { g in
+                let gy = g.contiguous(), dx = Tensor.zeros(inShape)
+                kernel.backwardInput(dy: gy.ptr, w: w.ptr, dx: dx.ptr)
+                return dx
+            }),
+            (weight, { g in
+                let gy = g.contiguous(), dw = Tensor.zeros(wShape)
+                kernel.backwardWeight(dy: gy.ptr, x: x.ptr, dw: dw.ptr)
+                return dw
+            }),
+        ]
+        if let bias { inputs.append((bias, { g in g.sum(axes: [0, 2, 3]) })) }
+        return out.recordedList("conv2d", inputs)
+    }
+}
+
+/// The conv2d kernels over raw buffers (forward and both backwards side by side).
+/// x: [N, C, H, W], w: [O, C/groups, kh, kw], y and dy: [N, O, outH, outW].
+struct Conv2dKernel {
+    let geo: ConvGeometry
+    let n: Int, groups: Int, outChannels: Int
+
+    var outPerGroup: Int { outChannels / groups }
+    var inPlane: Int { geo.channels * geo.height * geo.width }   // one group of one image
+
+    /// Images per GEMM: enough that the column matrix is a few MB, so the GEMM's N is large
+    /// while its operands stay in cache. Pointwise convolutions use the input directly.
+    var chunk: Int {
+        if geo.isPointwise { return 1 }
+        let perImage = Swift.max(geo.patch * geo.positions * 4, 1)
+        return Swift.max(1, Swift.min(n, (4 << 20) / perImage))
+    }
+
+    func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let K = geo.patch, P = geo.positions, Og = outPerGroup, B = chunk
+        if n == 0 || P == 0 || outChannels == 0 { return }
+        Workspace.borrow(geo.isPointwise ? 0 : K * B * P + (B > 1 ? Og * B * P : 0)) { ws in
+            let col = ws, yc = ws + K * B * P
+            var s0 = 0
+            while s0 < n {
+                let b = Swift.min(B, n - s0)
+                for gi in 0..<groups {
+                    let wg = w + gi * Og * K
+                    if geo.isPointwise {
+                        let xg = x + (s0 * groups + gi) * inPlane
+                        BLAS.gemm(transA: false, transB: false, m: Og, n: P, k: K, a: wg, lda: K, b: xg, ldb: P,
+                                  c: y + (s0 * outChannels + gi * Og) * P, ldc: P)
+                        continue
+                    }
+                    for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: b * P) }
+                    if b == 1 {
+                        BLAS.gemm(transA: false, transB: false, m: Og, n: P, k: K, a: wg, lda: K, b: col, ldb: P,
+                                  c: y + (s0 * outChannels + gi * Og) * P, ldc: P)
+                    } else {
+                        // yc: [Og, b·P] → y[s0 + i, gi·Og + o, :]
+                        BLAS.gemm(transA: false, transB: false, m: Og, n: b * P, k: K, a: wg, lda: K, b: col, ldb: b * P, c: yc, ldc: b * P)
+                        for i in 0..<b {
+                            for o in 0..<Og {
+                                (y + ((s0 + i) * outChannels + gi * Og + o) * P).update(from: yc + o * b * P + i * P, count: P)
+                            }
+                        }
+                    }
+                }
+                s0 += b
+            }
+        }
+    }
+
+    /// dw += Σ dy_g · col(x)ᵀ
+    func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>) {
+        let K = geo.patch, P = geo.positions, Og = outPerGroup, B = chunk
+        if n == 0 || P == 0 || outChannels == 0 { return }
+        Workspace.borrow(geo.isPointwise ? 0 : K * B * P + (B > 1 ? Og * B * P : 0)) { ws in
+            let col = ws, dyc = ws + K * B * P
+            var s0 = 0
+            while s0 < n {
+                let b = Swift.min(B, n - s0)
+                for gi in 0..<groups {
+                    let dwg = dw + gi * Og * K
+                    if geo.isPointwise {
+                        BLAS.gemm(transA: false, transB: true, m: Og, n: K, k: P,
+                                  a: dy + (s0 * outChannels + gi * Og) * P, lda: P,
+                                  b: x + (s0 * groups + gi) * inPlane, ldb: P, beta: 1, c: dwg, ldc: K)
+                        continue
+                    }
+                    for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: b * P) }
+                    let (dyg, ld) = gather(dy, s0: s0, b: b, gi: gi, into: dyc)
+                    BLAS.gemm(transA: false, transB: true, m: Og, n: K, k: b * P, a: dyg, lda: ld, b: col, ldb: b * P, beta: 1, c: dwg, ldc: K)
+                }
+                s0 += b
+            }
+        }
+    }
+
+    /// dx += col2im(wᵀ · dy)
+    func backwardInput(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+        let K = geo.patch, P = geo.positions, Og = outPerGroup, B = chunk
+        if n == 0 || P == 0 || outChannels == 0 { return }
+        Workspace.borrow(K * B * P + (B > 1 ? Og * B * P : 0)) { ws in
+            let dcol = ws, dyc = ws + K * B * P
+            var s0 = 0
+            while s0 < n {
+                let b = Swift.min(B, n - s0)
+                for gi in 0..<groups {
+                    let wg = w + gi * Og * K
+                    if geo.isPointwise {
+                        BLAS.gemm(transA: true, transB: false, m: K, n: P, k: Og, a: wg, lda: K,
+                                  b: dy + (s0 * outChannels + gi * Og) * P, ldb: P, beta: 1,
+                                  c: dx + (s0 * groups + gi) * inPlane, ldc: P)
+                        continue
+                    }
+                    let (dyg, ld) = gather(dy, s0: s0, b: b, gi: gi, into: dyc)
+                    BLAS.gemm(transA: true, transB: false, m: K, n: b * P, k: Og, a: wg, lda: K, b: dyg, ldb: ld, c: dcol, ldc: b * P)
+                    for i in 0..<b { col2im(dcol + i * P, ldc: b * P, geo, dx + ((s0 + i) * groups + gi) * inPlane) }
+                }
+                s0 += b
+            }
+        }
+    }
+
+    /// dy of images s0..<s0+b, group gi, as a [Og, b·P] matrix: in place when b == 1, else gathered.
+    private func gather(_ dy: UnsafePointer<Float>, s0: Int, b: Int, gi: Int, into buf: UnsafeMutablePointer<Float>) -> (UnsafePointer<Float>, Int) {
+        let P = geo.positions, Og = outPerGroup
+        if b == 1 { return (dy + (s0 * outChannels + gi * Og) * P, P) }
+        for i in 0..<b {
+            for o in 0..<Og {
+                (buf + o * b * P + i * P).update(from: dy + ((s0 + i) * outChannels + gi * Og + o) * P, count: P)
+            }
+        }
+        return (UnsafePointer(buf), b * P)
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+
+/// How a per-sample loss is reduced, as PyTorch's `reduction` argument.
+public enum Reduction: String, Sendable {
+    /// The mean over samples.
+    case mean
+    /// The sum over samples.
+    case sum
+    /// No reduction: one loss per sample.
+    case none
+}
+
+private func reduce(_ t: Tensor, _ reduction: Reduction) -> Tensor {
+    switch reduction {
+    case .mean: return t.mean()
+    case .sum: return t.sum()
+    case .none: return t
+    }
+}
+
+private func classIndices(_ targets: Tensor, n: Int, classes: Int, op: String) -> [Int] {
+    precondition(targets.shape == [n], "\(op): targets \(targets.shape) do not fit logits with batch \(n) (expects [\(n)])")
+    return targets.scalars.map { v in
+        let c = Int(v)
+        precondition(Float(c) == v && c >= 0 && c < classes, "\(op): target \(v) is not a class index in 0..<\(classes)")
+        return c
+    }
+}
+
+/// Cross-entropy between logits and class indices, with optional label smoothing, as
+/// `torch.nn.functional.cross_entropy`. Fused: one log-softmax pass forward, and the gradient
+/// `softmax − target distribution` backward.
+/// - Parameters:
+///   - logits: [N, C] unnormalized scores.
+///   - targets: [N] class indices (stored as Float).
+///   - labelSmoothing: ε in [0, 1]; the target puts 1 − ε + ε/C on the class and ε/C elsewhere.
+public func crossEntropy(_ logits: Tensor, _ targets: Tensor, labelSmoothing: Float = 0, reduction: Reduction = .mean) -> Tensor {
+    precondition(logits.rank == 2, "crossEntropy: logits must be [N, C], got \(logits.shape)")
+    let n = logits.shape[0], c = logits.shape[1]
+    return crossEntropy(logits, classIndices(targets, n: n, classes: c, op: "crossEntropy"), labelSmoothing: labelSmoothing, reduction: reduction)
+}
+
+/// Cross-entropy between logits [N, C] and class indices given as an array (see the Tensor overload).
+public func crossEntropy(_ logits: Tensor, _ targets: [Int], labelSmoothing: Float = 0, reduction: Reduction = .mean) -> Tensor {
+    precondition(logits.rank == 2, "crossEntropy: logits must be [N, C], got \(logits.shape)")
+    let n = logits.shape[0], c = logits.shape[1]
+    precondition(targets.count == n, "crossEntropy: \(targets.count) targets for logits \(logits.shape)")
+    precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "crossEntropy: labelSmoothing must be in [0, 1], got \(labelSmoothing)")
+    for t in targets { precondition(t >= 0 && t < c, "crossEntropy: target \(t) is not a class index in 0..<\(c)") }
+    let x = logits.detach().contiguous()
+    let eps = labelSmoothing
+    let onTarget = 1 - eps + eps / Float(c), offTarget = eps / Float(c)
+    // probs [N, C] kept for backward; losses [N]
+    let probs = Tensor(empty: [n, c])
+    let losses = Tensor(empty: [n])
+    let xp = x.ptr, pp = probs.ptr, lp = losses.ptr
+    for i in 0..<n {
+        let row = xp + i * c, prow = pp + i * c
+        var m = -Float.infinity
+        for j in 0..<c { m = Swift.max(m, row[j]) }
+        var s: Float = 0
+        for j in 0..<c { let e = Foundation.exp(row[j] - m); prow[j] = e; s += e }
+        let lse = m + Foundation.log(s)
+        let inv = 1 / s
+        var loss: Float = 0
+        for j in 0..<c {
+            prow[j] *= inv
+            let q = j == targets[i] ? onTarget : offTarget
+            if q != 0 { loss -= q * (row[j] - lse) }
+        }
+        lp[i] = loss
+    }
+    let out = reduce(losses, reduction)
+    guard Tensor.isRecording(logits) else { return out }
+    let perSample = losses.recorded("cross_entropy", (logits, { g in
+        // d loss_i / d x_ij = g_i · (p_ij − q_ij)
+        let gc = g.contiguous()
+        let dx = Tensor(empty: [n, c])
+        let gp = gc.ptr, dp = dx.ptr, pp = probs.ptr
+        for i in 0..<n {
+            let gi = gp[i]
+            for j in 0..<c { dp[i * c + j] = gi * (pp[i * c + j] - (j == targets[i] ? onTarget : offTarget)) }
+        }
+        return dx
+    }))
+    return reduce(perSample, reduction)
+}
+
+/// Negative log-likelihood of class indices under log-probabilities [N, C], as `torch.nn.functional.nll_loss`.
+public func nllLoss(_ logProbs: Tensor, _ targets: Tensor, reduction: Reduction = .mean) -> Tensor {
+    precondition(logProbs.rank == 2, "nllLoss: log-probabilities must be [N, C], got \(logProbs.shape)")
+    let n = logProbs.shape[0], c = logProbs.shape[1]
+    let idx = classIndices(targets, n: n, classes: c, op: "nllLoss")
+    let onehot = Tensor.zeros([n, c])
+    for (i, t) in idx.enumerated() { onehot.storage.pointer[i * c + t] = 1 }
+    return reduce(-(logProbs * onehot).sum(axes: [1]), reduction)
+}
+
+/// Mean squared error, as `torch.nn.functional.mse_loss` (shapes broadcast).
+public func mseLoss(_ input: Tensor, _ target: Tensor, reduction: Reduction = .mean) -> Tensor {
+    let d = input - target
+    return reduce(d * d, reduction)
+}
+
+/// Mean absolute error, as `torch.nn.functional.l1_loss`.
+public func l1Loss(_ input: Tensor, _ target: Tensor, reduction: Reduction = .mean) -> Tensor {
+    reduce((input - target).abs(), reduction)
+}
+
+/// Binary cross-entropy on logits, computed stably as max(x, 0) − x·y + log(1 + e^−|x|),
+/// as `torch.nn.functional.binary_cross_entropy_with_logits`.
+public func binaryCrossEntropyWithLogits(_ logits: Tensor, _ targets: Tensor, reduction: Reduction = .mean) -> Tensor {
+    precondition(logits.shape == targets.shape, "binaryCrossEntropyWithLogits: logits \(logits.shape) and targets \(targets.shape) differ")
+    let y = targets.detach()
+    let out = Tensor.zipMap(logits, y, op: "bce_with_logits") { x, y in
+        Swift.max(x, 0) - x * y + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
+    }
+    let losses: Tensor
+    if Tensor.isRecording(logits) {
+        let x = logits.detach()
+        losses = out.recorded("bce_with_logits", (logits, { g in
+            g * (x.sigmoid() - y)
+        }))
+    } else {
+        losses = out
+    }
+    return reduce(losses, reduction)
+}
