@@ -7,6 +7,10 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "Tessera", targets: ["Tessera"]),
+        .executable(name: "bench", targets: ["bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // System libraries: one module map and one shim header each, found through pkg-config.
@@ -22,6 +26,11 @@ let package = Package(
 
         // The tensor core: storage, views, kernels, autograd, BLAS and LAPACK bindings.
         .target(name: "Tessera", dependencies: ["COpenBLAS", "CLAPACKE"]),
+
+        // `swift run -c release bench`: Tessera beside the PyTorch reference.
+        .executableTarget(name: "bench", dependencies: [
+            "Tessera", "COpenBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         .testTarget(name: "TesseraTests", dependencies: ["Tessera"], resources: [.copy("Fixtures")]),
     ],

@@ -16,6 +16,20 @@ final class GradNode {
     }
 
     var isLeaf: Bool { op == "leaf" }
+
+    /// Frees the graph above this node iteratively: a plain release of a 10,000-op chain would
+    /// recurse once per node and could overflow the stack.
+    deinit {
+        var pending = parents
+        parents = []
+        while var n = pending.popLast() {
+            if isKnownUniquelyReferenced(&n) {
+                pending.append(contentsOf: n.parents)
+                n.parents = []
+                n.backwardFns = []
+            }
+        }
+    }
 }
 
 /// Global switch for gradient recording (see ``withNoGrad(_:)``).

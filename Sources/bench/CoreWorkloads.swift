@@ -1,0 +1,57 @@
+import COpenBLAS
+import Tessera
+
+/// The ResNet-20 convolutions on CIFAR-10 (3×3, padding 1): (in, out, input side, stride).
+let resnet20Convs: [(cin: Int, cout: Int, side: Int, stride: Int)] = [
+    (3, 16, 32, 1), (16, 16, 32, 1), (16, 32, 32, 2), (32, 32, 16, 1), (32, 64, 16, 2), (64, 64, 8, 1),
+]
+
+/// sgemm through `Tensor.matmul` and, for the wrapper's overhead, raw `cblas_sgemm` on the same buffers.
+func gemmWorkloads(quick: Bool) -> [Workload] {
+    let sizes = quick ? [256, 1024] : [256, 512, 1024, 2048]
+    return sizes.flatMap { n -> [Workload] in
+        let flops = 2 * Double(n) * Double(n) * Double(n)
+        var gen = SeededGenerator(seed: 1)
+        let a = Tensor.randn([n, n], generator: &gen), b = Tensor.randn([n, n], generator: &gen)
+        let gf: (Double) -> Double = { flops / $0 / 1e9 }
+        let wrapped = Workload(name: "sgemm_\(n)", unit: "GFLOPS", higherIsBetter: true, detail: "matmul [\(n),\(n)]·[\(n),\(n)]") { w, r in
+            timed(w, r, figure: gf) { _ = a.matmul(b) }
+        }
+        let raw = Workload(name: "sgemm_\(n)_raw_cblas", unit: "GFLOPS", higherIsBetter: true, detail: "cblas_sgemm, same buffers (baseline)") { w, r in
+            let c = Tensor.zeros([n, n])
+            return timed(w, r, figure: gf) {
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
+                                pa.baseAddress, Int32(n), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
+                } } }
+            }
+        }
+        return [wrapped, raw]
+    }
+}
+
+/// conv2d forward, and backward (input and weight gradients), for each ResNet-20 shape at `batch`.
+func convWorkloads(batch: Int) -> [Workload] {
+    resnet20Convs.flatMap { cfg -> [Workload] in
+        let out = cfg.side / cfg.stride
+        let flops = 2 * Double(batch * cfg.cout * out * out * cfg.cin * 9)
+        let tag = "conv_\(cfg.cin)x\(cfg.cout)_\(cfg.side)_s\(cfg.stride)"
+        let detail = "N=\(batch) \(cfg.cin)→\(cfg.cout) \(cfg.side)² 3×3 stride \(cfg.stride)"
+        var gen = SeededGenerator(seed: 2)
+        var x = Tensor.randn([batch, cfg.cin, cfg.side, cfg.side], generator: &gen)
+        var w = Tensor.randn([cfg.cout, cfg.cin, 3, 3], std: 0.1, generator: &gen)
+        let forward = Workload(name: tag + "_fwd", unit: "GFLOPS", higherIsBetter: true, detail: detail) { wu, r in
+            withNoGrad { timed(wu, r, figure: { flops / $0 / 1e9 }) { _ = x.conv2d(weight: w, stride: Size2(cfg.stride, cfg.stride), padding: 1) } }
+        }
+        let backward = Workload(name: tag + "_bwd", unit: "GFLOPS", higherIsBetter: true, detail: detail + ", dX and dW") { wu, r in
+            x.requiresGrad = true; w.requiresGrad = true
+            let y = x.conv2d(weight: w, stride: Size2(cfg.stride, cfg.stride), padding: 1)
+            let seed = Tensor.ones(y.shape)
+            return timed(wu, r, figure: { 2 * flops / $0 / 1e9 }) {
+                y.backward(seed, retainGraph: true)
+                x.grad = nil; w.grad = nil
+            }
+        }
+        return [forward, backward]
+    }
+}
