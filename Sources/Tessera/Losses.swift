@@ -111,18 +111,11 @@ public func l1Loss(_ input: Tensor, _ target: Tensor, reduction: Reduction = .me
 /// as `torch.nn.functional.binary_cross_entropy_with_logits`.
 public func binaryCrossEntropyWithLogits(_ logits: Tensor, _ targets: Tensor, reduction: Reduction = .mean) -> Tensor {
     precondition(logits.shape == targets.shape, "binaryCrossEntropyWithLogits: logits \(logits.shape) and targets \(targets.shape) differ")
-    let y = targets.detach()
-    let out = Tensor.zipMap(logits, y, op: "bce_with_logits") { x, y in
+    let x = logits.detach(), y = targets.detach()
+    let out = Tensor.zipMap(x, y, op: "bce_with_logits") { x, y in
         Swift.max(x, 0) - x * y + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
     }
-    let losses: Tensor
-    if Tensor.isRecording(logits) {
-        let x = logits.detach()
-        losses = out.recorded("bce_with_logits", (logits, { g in
-            g * (x.sigmoid() - y)
-        }))
-    } else {
-        losses = out
-    }
+    // d/dx = σ(x) − y;  d/dy = −x
+    let losses = out.recorded("bce_with_logits", (logits, { g in g * (x.sigmoid() - y) }), (targets, { g in g * (-x) }))
     return reduce(losses, reduction)
 }
