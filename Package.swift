@@ -7,6 +7,11 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "Tessera", targets: ["Tessera"]),
+        .library(name: "TesseraNN", targets: ["TesseraNN"]),
+        .library(name: "TesseraModels", targets: ["TesseraModels"]),
+        .library(name: "TesseraVision", targets: ["TesseraVision"]),
+        .library(name: "TesseraTraining", targets: ["TesseraTraining"]),
+        .executable(name: "tessera", targets: ["tessera"]),
         .executable(name: "bench", targets: ["bench"]),
     ],
     dependencies: [
@@ -23,16 +28,38 @@ let package = Package(
         .systemLibrary(
             name: "CPNG", path: "SystemLibraries/CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(
+            name: "CZlib", path: "SystemLibraries/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
 
         // The tensor core: storage, views, kernels, autograd, BLAS and LAPACK bindings.
         .target(name: "Tessera", dependencies: ["COpenBLAS", "CLAPACKE"]),
+
+        // The Trainer (metrics, checkpoints, resume) and the `tessera` command line.
+        .target(name: "TesseraTraining", dependencies: ["Tessera", "TesseraNN", "TesseraModels", "TesseraVision"]),
+        .executableTarget(name: "tessera", dependencies: [
+            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "TesseraTraining",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         // `swift run -c release bench`: Tessera beside the PyTorch reference.
         .executableTarget(name: "bench", dependencies: [
             "Tessera", "COpenBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Modules, layers, optimizers, LR schedules, safetensors state dicts.
+        .target(name: "TesseraNN", dependencies: ["Tessera"]),
+        // The model zoo: MLP, CIFAR ResNets, torchvision ResNets.
+        .target(name: "TesseraModels", dependencies: ["Tessera", "TesseraNN"]),
+        // PNG codec in C: the only code that calls libpng, owning its setjmp/longjmp.
+        .target(name: "CTesseraPNG", dependencies: ["CPNG"]),
+        // Image ingestion: PNG, CIFAR/ImageFolder/IDX datasets, transforms, prefetching loader.
+        .target(name: "TesseraVision", dependencies: ["Tessera", "CTesseraPNG", "CZlib"]),
+
+        .testTarget(name: "TesseraTrainingTests", dependencies: ["Tessera", "TesseraNN", "TesseraTraining"]),
         .testTarget(name: "TesseraTests", dependencies: ["Tessera"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TesseraNNTests", dependencies: ["Tessera", "TesseraNN", "TesseraModels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TesseraVisionTests", dependencies: ["Tessera", "TesseraVision"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,53 @@
+import Foundation
+import Tessera
+
+/// Parameter initializers drawing from ``GlobalRandom`` (seed it with `GlobalRandom.seed(_:)`,
+/// as `torch.manual_seed`). Inside ``withSkippedInitialization(_:)`` they return zeros instead,
+/// which makes building a large model cheap when its values are about to be overwritten.
+public enum Init {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var skipDepth = 0
+
+    /// Whether initializers currently return zeros (inside ``withSkippedInitialization(_:)``).
+    public static var isSkipping: Bool { lock.lock(); defer { lock.unlock() }; return skipDepth > 0 }
+
+    static func enterSkip() { lock.lock(); skipDepth += 1; lock.unlock() }
+    static func leaveSkip() { lock.lock(); skipDepth -= 1; lock.unlock() }
+
+    /// `torch.nn.init.kaiming_uniform_` (fan-in mode) for a (leaky) ReLU of slope `a`.
+    public static func kaimingUniform(_ shape: [Int], a: Float = 0) -> Tensor {
+        if isSkipping { return .zeros(shape) }
+        return GlobalRandom.with { Tensor.kaimingUniform(shape, a: a, generator: &$0) }
+    }
+
+    /// `torch.nn.init.kaiming_normal_` for ReLU, fan-in or fan-out mode.
+    public static func kaimingNormal(_ shape: [Int], a: Float = 0, fanOut: Bool = false) -> Tensor {
+        if isSkipping { return .zeros(shape) }
+        return GlobalRandom.with { Tensor.kaimingNormal(shape, a: a, fanOut: fanOut, generator: &$0) }
+    }
+
+    /// U(low, high), as `torch.nn.init.uniform_`.
+    public static func uniform(_ shape: [Int], low: Float, high: Float) -> Tensor {
+        if isSkipping { return .zeros(shape) }
+        return GlobalRandom.with { Tensor.rand(shape, low: low, high: high, generator: &$0) }
+    }
+
+    /// PyTorch's default for Linear and Conv2d: weight `kaiming_uniform_(a: √5)`, that is
+    /// U(−1/√fan_in, 1/√fan_in), and bias U(−1/√fan_in, 1/√fan_in).
+    public static func defaultWeightAndBias(_ shape: [Int], bias: Bool) -> (weight: Tensor, bias: Tensor?) {
+        let w = kaimingUniform(shape, a: Float(5).squareRoot())
+        guard bias else { return (w, nil) }
+        let fanIn = Tensor.fans(shape).fanIn
+        let bound: Float = fanIn > 0 ? 1 / Float(fanIn).squareRoot() : 0
+        return (w, uniform([shape[0]], low: -bound, high: bound))
+    }
+}
+
+/// Runs `body` with random parameter initialization replaced by zeros (the structure, names
+/// and shapes are unchanged). Use it to count parameters or to build a model whose weights
+/// are loaded right after, as PyTorch's `skip_init`. The random stream is not advanced.
+public func withSkippedInitialization<R>(_ body: () throws -> R) rethrows -> R {
+    Init.enterSkip()
+    defer { Init.leaveSkip() }
+    return try body()
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import Tessera
+import TesseraTraining
+import TesseraVision
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Test accuracy, per-class accuracy and the confusion matrix of a checkpoint.")
+
+    @Option(help: "Checkpoint (last.safetensors of a run, or a plain state dict with --model).") var checkpoint: String
+    @Option(help: "Model name, for a state dict without Tessera metadata.") var model: String?
+    @Option(help: "Data folder (default: $TESSERA_DATA, then ../shared/data/cifar-10-batches-bin).") var data: String?
+    @Option(help: "Images per batch.") var batchSize = 256
+    @Flag(help: "Test-time augmentation: average the logits of each image and its horizontal flip.") var tta = false
+    @Option(help: "OpenBLAS threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() throws {
+        do {
+            BLAS.setThreads(threads)
+            let loaded = try LoadedModel(checkpoint: checkpoint, modelName: model)
+            guard let path = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
+            let source = try DataSource.open(path)
+            let classes = loaded.classNames.count
+            guard source.test.sampleShape == loaded.inputShape else {
+                throw TrainSetupError.invalid("the data's images are \(source.test.sampleShape) but the model takes \(loaded.inputShape)")
+            }
+            let loader = DataLoader(dataset: source.test, batchSize: batchSize, shuffle: false,
+                                    transform: Normalize(mean: loaded.mean, std: loaded.std), prefetch: 2)
+            var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+            try withNoGrad {
+                let batches = loader.epoch(0)
+                while let batch = try batches.next() {
+                    var logits = loaded.model(batch.images)
+                    if tta {
+                        let flipped = batch.images.flippedHorizontally()
+                        logits = (logits + loaded.model(flipped)) * 0.5
+                    }
+                    let predicted = logits.argmax(axis: 1).scalars
+                    for (p, label) in zip(predicted, batch.labelIndices) where label < classes { confusion[label][Int(p)] += 1 }
+                }
+            }
+            let total = confusion.joined().reduce(0, +)
+            let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
+            print(String(format: "test accuracy %.2f%% (%d / %d)%@", 100 * Double(correct) / Double(max(total, 1)), correct, total, tta ? " with flip TTA" : ""))
+            print("\nper-class accuracy:")
+            for (i, name) in loaded.classNames.enumerated() {
+                let n = confusion[i].reduce(0, +)
+                print(String(format: "  %-12@ %6.2f%%  (%d images)", name as NSString, 100 * Double(confusion[i][i]) / Double(max(n, 1)), n))
+            }
+            print("\nconfusion matrix (rows: true class, columns: predicted):")
+            print("      " + (0..<classes).map { String(format: "%5d", $0) }.joined())
+            for i in 0..<classes { print(String(format: "%5d ", i) + confusion[i].map { String(format: "%5d", $0) }.joined()) }
+        } catch {
+            fail(error)
+        }
+    }
+}
+
+extension Tensor {
+    /// The images [N, C, H, W] mirrored left to right.
+    func flippedHorizontally() -> Tensor {
+        let c = contiguous()
+        let w = shape[3], rows = count / Swift.max(w, 1)
+        return Tensor(shape: shape) { out in
+            c.withUnsafeBufferPointer { src in
+                for r in 0..<rows { for x in 0..<w { out[r * w + x] = src[r * w + w - 1 - x] } }
+            }
+        }
+    }
+}

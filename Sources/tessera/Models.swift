@@ -1,0 +1,24 @@
+import ArgumentParser
+import Foundation
+import Tessera
+import TesseraModels
+
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List every model with its exact parameter count.")
+
+    @Option(help: "Class count of the head (default: each model's own, 10 for CIFAR models, 1000 for torchvision's).") var classes: Int?
+
+    func run() throws {
+        if let classes, classes < 1 { throw ValidationError("--classes must be positive") }
+        let width = ModelZoo.entries.map(\.name.count).max() ?? 10
+        for e in ModelZoo.entries {
+            let n = e.parameterCount(classes: classes)
+            print(e.name.padding(toLength: width + 2, withPad: " ", startingAt: 0)
+                  + String(n).leftPadded(12) + "  " + e.summary + " (\(classes ?? e.defaultClasses) classes)")
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ n: Int) -> String { String(repeating: " ", count: max(0, n - count)) + self }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Tessera
+import TesseraTraining
+import TesseraVision
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify PNG images (any kind and size: gray, palette, alpha, 16-bit) with a checkpoint.")
+
+    @Option(help: "Checkpoint (last.safetensors of a run, or a plain state dict with --model).") var checkpoint: String
+    @Option(help: "Model name, for a state dict without Tessera metadata.") var model: String?
+    @Option(help: "How many classes to show per image.") var topK = 3
+    @Argument(help: "PNG files.") var images: [String]
+
+    func run() throws {
+        do {
+            let loaded = try LoadedModel(checkpoint: checkpoint, modelName: model)
+            var failures = 0
+            for path in images {
+                do {
+                    let image = try PNG.read(contentsOf: path)
+                    let probs = withNoGrad { loaded.model(loaded.input(from: image)).softmax(axis: 1).scalars }
+                    let top = probs.enumerated().sorted { $0.element > $1.element }.prefix(max(topK, 1))
+                    print(path + ": " + top.map { String(format: "%@ %.1f%%", loaded.classNames[$0.offset] as NSString, Double($0.element) * 100) }
+                        .joined(separator: ", "))
+                } catch {
+                    failures += 1
+                    FileHandle.standardError.write("error: \(path): \(error)\n".data(using: .utf8)!)
+                }
+            }
+            if failures > 0 { throw ExitCode(1) }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            fail(error)
+        }
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import Tessera
+import XCTest
+@testable import TesseraVision
+
+private struct FixtureManifest: Decodable {
+    struct Entry: Decodable {
+        let file: String
+        let width: Int
+        let height: Int
+        let channels: Int
+        let encoder: String
+        let pixels: [UInt8]
+    }
+    let pillow_version: String
+    let fixtures: [Entry]
+}
+
+final class PNGTests: XCTestCase {
+    private func manifest() throws -> FixtureManifest {
+        let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("png/expected.json")))
+        return try JSONDecoder().decode(FixtureManifest.self, from: data)
+    }
+
+    func testDecodingMatchesPillowGeneratedPixelsForEveryColorTypeBitDepthAndInterlace() throws {
+        let m = try manifest()
+        XCTAssertGreaterThanOrEqual(m.fixtures.count, 30)
+        var seen = Set<String>()
+        for entry in m.fixtures {
+            let image = try PNG.read(contentsOf: TestPaths.fixture("png/" + entry.file))
+            XCTAssertEqual(image.width, entry.width, entry.file)
+            XCTAssertEqual(image.height, entry.height, entry.file)
+            XCTAssertEqual(image.channels, entry.channels, entry.file)
+            XCTAssertEqual(image.pixels, entry.pixels, "pixels of \(entry.file)")
+            seen.insert(entry.file)
+        }
+        // The kinds the issue lists are all present.
+        for name in ["gray1", "gray2", "gray4", "gray8", "gray16", "grayalpha8", "grayalpha16", "rgb8", "rgb16",
+                     "rgba8", "rgba16", "palette1", "palette2", "palette4", "palette8", "palette8_trns",
+                     "interlaced_rgb8", "interlaced_gray1", "interlaced_rgba16", "pillow_rgb"] {
+            XCTAssertTrue(seen.contains(name + ".png"), "missing fixture \(name)")
+        }
+    }
+
+    func testDecodingFromMemoryEqualsDecodingFromFile() throws {
+        for name in ["rgb16.png", "interlaced_palette4.png", "gray2_trns.png"] {
+            let path = TestPaths.fixture("png/" + name)
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            XCTAssertEqual(try PNG.decode(bytes), try PNG.read(contentsOf: path), name)
+        }
+    }
+
+    func testSixteenBitSamplesKeepTheirHighByteAndTRNSKeyComparesAtFullDepth() throws {
+        // gray16_trns has the key colour at (0,0) and the key with its low bit flipped at (0,1).
+        let image = try PNG.read(contentsOf: TestPaths.fixture("png/gray16_trns.png"))
+        XCTAssertEqual(image.format, .grayAlpha)
+        XCTAssertEqual(image[0, 0, 1], 0)
+        XCTAssertEqual(image[0, 1, 1], 255)
+    }
+
+    func testConversionOnRequestFollowsTheDocumentedRules() throws {
+        let rgba = Image(width: 2, height: 1, format: .rgba, pixels: [10, 20, 30, 40, 255, 0, 0, 7])
+        XCTAssertEqual(rgba.converted(to: .rgb).pixels, [10, 20, 30, 255, 0, 0])
+        // (299*10 + 587*20 + 114*30 + 500) / 1000 = 18; (299*255 + 500) / 1000 = 76
+        XCTAssertEqual(rgba.converted(to: .gray).pixels, [18, 76])
+        XCTAssertEqual(rgba.converted(to: .grayAlpha).pixels, [18, 40, 76, 7])
+        let gray = Image(width: 2, height: 1, format: .gray, pixels: [5, 200])
+        XCTAssertEqual(gray.converted(to: .rgb).pixels, [5, 5, 5, 200, 200, 200])
+        XCTAssertEqual(gray.converted(to: .rgba).pixels, [5, 5, 5, 255, 200, 200, 200, 255])
+        XCTAssertEqual(gray.converted(to: .grayAlpha).pixels, [5, 255, 200, 255])
+        // Decoding with `as:` is decode then convert.
+        let path = TestPaths.fixture("png/palette8_trns.png")
+        XCTAssertEqual(try PNG.read(contentsOf: path, as: .gray), try PNG.read(contentsOf: path).converted(to: .gray))
+    }
+
+    func testTensorIsCHWScaledToUnitIntervalAndConvertsBackExactly() throws {
+        let image = Image(width: 3, height: 2, format: .rgb, pixels: (0..<18).map { UInt8($0 * 15) })
+        let t = image.tensor()
+        XCTAssertEqual(t.shape, [3, 2, 3])
+        XCTAssertEqual(t[0, 0, 0], 0)
+        XCTAssertEqual(t[1, 0, 0], 15 / 255)
+        XCTAssertEqual(t[2, 1, 2], Float(17 * 15) / 255)
+        XCTAssertEqual(Image(tensor: t), image)
+        XCTAssertEqual(try PNG.readTensor(contentsOf: TestPaths.fixture("png/gray8.png"), as: .rgb).shape, [3, 7, 9])
+    }
+
+    func testTensorEncodingClampsToUnitIntervalAndRoundsToNearestLevel() throws {
+        let t = Tensor([-1, 0, 0.5, 1, 7, .nan, 1.0 / 255 * 0.49, 1.0 / 255 * 0.51], shape: [1, 2, 4])
+        let image = Image(tensor: t)
+        XCTAssertEqual(image.format, .gray)
+        XCTAssertEqual(image.pixels, [0, 0, 128, 255, 255, 0, 0, 1])
+    }
+
+    func testEncodeDecodeRoundTripsExactlyForEveryFormatAndOddSizes() throws {
+        var g = SeededGenerator(seed: 3)
+        for format in PixelFormat.allCases {
+            for (w, h) in [(1, 1), (37, 5), (4, 64)] {
+                let pixels = (0..<(w * h * format.channels)).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+                let image = Image(width: w, height: h, format: format, pixels: pixels)
+                for level in [0, 9] {
+                    XCTAssertEqual(try PNG.decode(try PNG.encode(image, compressionLevel: level)), image, "\(format) \(w)x\(h)")
+                }
+            }
+        }
+    }
+
+    func testTensorWriteThenReadRoundTripsExactlyOnQuantizedValues() throws {
+        let dir = try TestPaths.temporaryDirectory(self)
+        var g = SeededGenerator(seed: 9)
+        let levels = (0..<(3 * 5 * 6)).map { _ in Float(g.next() % 256) / 255 }
+        let t = Tensor(levels, shape: [3, 5, 6])
+        let path = dir + "/t.png"
+        try PNG.write(t, to: path)
+        XCTAssertEqual(try PNG.readTensor(contentsOf: path).scalars, levels)
+    }
+
+    func testWriteIsAtomicReplacingTheFileAndLeavingNoTemporaryFiles() throws {
+        let dir = try TestPaths.temporaryDirectory(self)
+        let path = dir + "/image.png"
+        let a = Image(width: 2, height: 2, format: .gray, repeating: 10)
+        let b = Image(width: 3, height: 1, format: .rgb, repeating: 200)
+        try PNG.write(a, to: path)
+        try PNG.write(b, to: path)
+        XCTAssertEqual(try PNG.read(contentsOf: path), b)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["image.png"])
+        // A write into a missing directory throws and creates nothing.
+        XCTAssertThrowsError(try PNG.write(a, to: dir + "/missing/x.png")) { error in
+            XCTAssertEqual((error as? PNGError)?.path, dir + "/missing/x.png")
+        }
+    }
+
+    func testGridTilesABatchWithPaddingAsOnePNG() throws {
+        // Batch of 3 gray 2x2 images with values 0.2, 0.4, 0.6; 2 columns, padding 1, pad value 1.
+        let values: [Float] = [0.2, 0.4, 0.6].flatMap { Array(repeating: $0, count: 4) }
+        let batch = Tensor(values, shape: [3, 1, 2, 2])
+        let dir = try TestPaths.temporaryDirectory(self)
+        try PNG.writeGrid(batch, to: dir + "/grid.png", columns: 2, padding: 1, padValue: 1)
+        let grid = try PNG.read(contentsOf: dir + "/grid.png")
+        XCTAssertEqual(grid.width, 2 * 3 + 1)
+        XCTAssertEqual(grid.height, 2 * 3 + 1)
+        XCTAssertEqual(grid.format, .gray)
+        XCTAssertEqual(grid[0, 0, 0], 255)        // padding
+        XCTAssertEqual(grid[1, 1, 0], 51)         // image 0
+        XCTAssertEqual(grid[2, 5, 0], 102)        // image 1
+        XCTAssertEqual(grid[4, 1, 0], 153)        // image 2
+        XCTAssertEqual(grid[5, 5, 0], 255)        // empty cell
+    }
+
+    func testCorruptTruncatedAndNonPNGInputsThrowWithLibpngMessages() throws {
+        let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("png/rgb8.png"))))
+        XCTAssertThrowsError(try PNG.decode([])) { XCTAssertTrue("\($0)".contains("not a PNG"), "\($0)") }
+        XCTAssertThrowsError(try PNG.decode(Array("hello, not a png".utf8))) {
+            XCTAssertTrue("\($0)".contains("signature"), "\($0)")
+        }
+        // A flipped bit inside IHDR breaks its CRC; libpng says so.
+        var badCRC = good
+        badCRC[20] ^= 0x01
+        XCTAssertThrowsError(try PNG.decode(badCRC)) { error in
+            XCTAssertTrue((error as? PNGError)?.message.contains("CRC") == true, "\(error)")
+        }
+        XCTAssertThrowsError(try PNG.decode(Array(good.prefix(good.count - 20)))) { error in
+            XCTAssertNotNil(error as? PNGError)
+        }
+        XCTAssertThrowsError(try PNG.read(contentsOf: "/nonexistent/dir/x.png")) { error in
+            XCTAssertEqual((error as? PNGError)?.path, "/nonexistent/dir/x.png")
+        }
+        // A size cap turns an oversized image into an error instead of an allocation.
+        XCTAssertThrowsError(try PNG.decode(good, maxDecodedBytes: 10)) { XCTAssertTrue("\($0)".contains("too large"), "\($0)") }
+    }
+
+    /// Real PNGs (generated fixtures and, when present, the CIFAR-10 sample): every truncation
+    /// and random bit flip either decodes to a consistent image or throws PNGError.
+    func testHundredsOfTruncatedAndBitFlippedVariantsDecodeOrThrow() throws {
+        var sources: [[UInt8]] = []
+        for entry in try manifest().fixtures {
+            sources.append([UInt8](try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("png/" + entry.file)))))
+        }
+        if let root = TestPaths.dataRoot {
+            let sample = (root as NSString).appendingPathComponent("cifar10-png-sample/test")
+            for cls in ["airplane", "cat", "truck"] {
+                for k in 0..<4 {
+                    if let d = FileManager.default.contents(atPath: "\(sample)/\(cls)/\(k).png") { sources.append([UInt8](d)) }
+                }
+            }
+        }
+        var g = SeededGenerator(seed: 2024)
+        var decoded = 0, thrown = 0
+        for source in sources {
+            var variants: [[UInt8]] = []
+            for _ in 0..<6 { variants.append(Array(source.prefix(Int(g.next() % UInt64(source.count))))) }
+            for flips in [1, 1, 2, 4, 8, 16] {
+                var v = source
+                for _ in 0..<flips {
+                    let i = Int(g.next() % UInt64(v.count))
+                    v[i] ^= UInt8(1) << UInt8(g.next() % 8)
+                }
+                variants.append(v)
+            }
+            var tail = source
+            tail.append(contentsOf: [0, 1, 2, 3])  // trailing garbage after IEND
+            variants.append(tail)
+            for v in variants {
+                do {
+                    let image = try PNG.decode(v, maxDecodedBytes: 1 << 24)
+                    XCTAssertEqual(image.pixels.count, image.width * image.height * image.channels)
+                    decoded += 1
+                } catch is PNGError {
+                    thrown += 1
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(decoded + thrown, 500)
+        XCTAssertGreaterThan(thrown, 0)
+        XCTAssertGreaterThan(decoded, 0)
+    }
+}
