@@ -1,15 +1,32 @@
 import COpenBLAS
+import Foundation
 
 /// The one entry point to matrix multiplication: every GEMM in Tessera goes through ``gemm``.
 public enum BLAS {
-    /// Sets the number of threads OpenBLAS uses for each GEMM.
+    nonisolated(unsafe) private static var computeThreads = ProcessInfo.processInfo.activeProcessorCount
+    nonisolated(unsafe) private static var openBLASThreads = -1
+
+    /// Sets the number of threads Tessera computes with (default: all cores).
+    ///
+    /// A standalone GEMM (``Tensor/matmul(_:)``) lets OpenBLAS use all of them. Tessera's own
+    /// kernels (convolution, batch norm, elementwise) split their work into that many parts and
+    /// run the GEMMs inside single-threaded, so OpenBLAS's spinning workers never fight Tessera's
+    /// threads for the cores.
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "BLAS.setThreads: thread count must be at least 1, got \(n)")
-        openblas_set_num_threads(Int32(n))
+        computeThreads = n
     }
 
-    /// The number of threads OpenBLAS uses for each GEMM.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// The number of threads Tessera computes with.
+    public static var threads: Int { computeThreads }
+
+    /// Makes OpenBLAS use `n` threads for the next GEMMs. Call only outside parallel regions.
+    static func useOpenBLASThreads(_ n: Int) {
+        if openBLASThreads != n {
+            openblas_set_num_threads(Int32(n))
+            openBLASThreads = n
+        }
+    }
 
     /// The kernel OpenBLAS chose for this CPU (e.g. "Haswell", "Cooperlake").
     public static var coreName: String { String(cString: openblas_get_corename()) }

@@ -22,10 +22,15 @@ extension Tensor {
         else { precondition(runningMean != nil && runningVar != nil, "batchNorm: evaluation needs running statistics") }
         let x = detach().contiguous()
         let xp = x.ptr
-        // Per-channel mean and inverse standard deviation used for normalization.
-        var mean = [Float](repeating: 0, count: C), invStd = [Float](repeating: 0, count: C)
+        // Per-channel mean and inverse standard deviation used for normalization: [2, C].
+        let stats = Tensor(empty: [2, C])
+        let mean = stats.ptr, invStd = stats.ptr + C
+        // Channels are independent: split them across threads.
+        let parts = Parallel.parts(for: count, minimum: Parallel.minimumElements)
         if training {
-            for c in 0..<C {
+            let rmp = runningMean.map { $0.storage.pointer + $0.offset }, rms = runningMean?.strides.first ?? 0
+            let rvp = runningVar.map { $0.storage.pointer + $0.offset }, rvs = runningVar?.strides.first ?? 0
+            Parallel.forRanges(C, parts: parts) { channels in for c in channels {
                 var s: Double = 0
                 for n in 0..<N { let p = xp + (n * C + c) * S; var a: Float = 0; for k in 0..<S { a += p[k] }; s += Double(a) }
                 let m = Float(s / Double(M))
@@ -33,25 +38,27 @@ extension Tensor {
                 for n in 0..<N { let p = xp + (n * C + c) * S; var a: Float = 0; for k in 0..<S { let d = p[k] - m; a += d * d }; v += Double(a) }
                 let biased = Float(v / Double(M))
                 mean[c] = m; invStd[c] = 1 / (biased + eps).squareRoot()
-                if let rm = runningMean, let rv = runningVar {
-                    let rmp = rm.storage.pointer + rm.offset, rvp = rv.storage.pointer + rv.offset
-                    rmp[c * rm.strides[0]] = (1 - momentum) * rmp[c * rm.strides[0]] + momentum * m
-                    rvp[c * rv.strides[0]] = (1 - momentum) * rvp[c * rv.strides[0]] + momentum * Float(v / Double(M - 1))
+                if let rmp, let rvp {
+                    rmp[c * rms] = (1 - momentum) * rmp[c * rms] + momentum * m
+                    rvp[c * rvs] = (1 - momentum) * rvp[c * rvs] + momentum * Float(v / Double(M - 1))
                 }
-            }
+            } }
         } else {
             let rm = runningMean!.contiguous(), rv = runningVar!.contiguous()
             for c in 0..<C { mean[c] = rm.ptr[c]; invStd[c] = 1 / (rv.ptr[c] + eps).squareRoot() }
         }
-        let gamma = weight.map { $0.detach().contiguous().scalars } ?? [Float](repeating: 1, count: C)
-        let beta = bias.map { $0.detach().contiguous().scalars } ?? [Float](repeating: 0, count: C)
+        let gammaT = weight.map { $0.detach().contiguous() } ?? Tensor.ones([C])
+        let betaT = bias.map { $0.detach().contiguous() } ?? Tensor.zeros([C])
+        let gamma = gammaT.ptr, beta = betaT.ptr
         let out = Tensor(empty: shape)
         let yp = out.ptr
-        for n in 0..<N {
-            for c in 0..<C {
-                let scale = gamma[c] * invStd[c], shift = beta[c] - mean[c] * scale
-                let src = xp + (n * C + c) * S, dst = yp + (n * C + c) * S
-                for k in 0..<S { dst[k] = src[k] * scale + shift }
+        Parallel.forRanges(C, parts: parts) { channels in
+            for n in 0..<N {
+                for c in channels {
+                    let scale = gamma[c] * invStd[c], shift = beta[c] - mean[c] * scale
+                    let src = xp + (n * C + c) * S, dst = yp + (n * C + c) * S
+                    for k in 0..<S { dst[k] = src[k] * scale + shift }
+                }
             }
         }
         let differentiable = [self, weight, bias].contains { $0.map { Tensor.isRecording($0) } ?? false }
@@ -59,11 +66,13 @@ extension Tensor {
 
         // Σ dy and Σ dy·x̂ per channel, shared by the three backward closures of one call.
         let sums = BatchNormSums()
-        func channelSums(_ g: Tensor) -> (dBeta: [Float], dGamma: [Float], gy: Tensor) {
+        func channelSums(_ g: Tensor) -> (dBeta: Tensor, dGamma: Tensor, gy: Tensor) {
             if let cached = sums.value, cached.gy.storage === g.storage && cached.gy.offset == g.offset { return cached }
+            withExtendedLifetime((x, stats)) {}   // the raw pointers below point into these
             let gy = g.contiguous(), gp = gy.ptr
-            var dBeta = [Float](repeating: 0, count: C), dGamma = [Float](repeating: 0, count: C)
-            for c in 0..<C {
+            let dBetaT = Tensor(empty: [C]), dGammaT = Tensor(empty: [C])
+            let dBeta = dBetaT.ptr, dGamma = dGammaT.ptr
+            Parallel.forRanges(C, parts: parts) { channels in for c in channels {
                 var sb: Double = 0, sg: Double = 0
                 for n in 0..<N {
                     let gr = gp + (n * C + c) * S, xr = xp + (n * C + c) * S
@@ -72,15 +81,17 @@ extension Tensor {
                     sb += Double(ab); sg += Double(ag)
                 }
                 dBeta[c] = Float(sb); dGamma[c] = Float(sg) * invStd[c]
-            }
-            sums.value = (dBeta, dGamma, gy)
-            return (dBeta, dGamma, gy)
+            } }
+            sums.value = (dBetaT, dGammaT, gy)
+            return (dBetaT, dGammaT, gy)
         }
         var inputs: [(Tensor, (Tensor) -> Tensor)] = [(self, { g in
-            let (dBeta, dGamma, gy) = channelSums(g)
+            let (dBetaT, dGammaT, gy) = channelSums(g)
+            let dBeta = dBetaT.ptr, dGamma = dGammaT.ptr
             let dx = Tensor(empty: x.shape)
             let gp = gy.ptr, dp = dx.ptr
-            for c in 0..<C {
+            _ = (stats, gammaT)   // keep the statistics and γ alive for this closure
+            Parallel.forRanges(C, parts: parts) { channels in for c in channels {
                 let k1 = gamma[c] * invStd[c]
                 // training: dx = γ·σ⁻¹·(dy − Σdy/M − x̂·Σ(dy·x̂)/M); evaluation: dx = γ·σ⁻¹·dy
                 let a = training ? dBeta[c] / Float(M) : 0, b = training ? dGamma[c] / Float(M) : 0
@@ -88,16 +99,16 @@ extension Tensor {
                     let gr = gp + (n * C + c) * S, xr = xp + (n * C + c) * S, dr = dp + (n * C + c) * S
                     for k in 0..<S { dr[k] = k1 * (gr[k] - a - (xr[k] - mean[c]) * invStd[c] * b) }
                 }
-            }
+            } }
             return dx
         })]
-        if let weight { inputs.append((weight, { g in Tensor(channelSums(g).dGamma, shape: [C]) })) }
-        if let bias { inputs.append((bias, { g in Tensor(channelSums(g).dBeta, shape: [C]) })) }
+        if let weight { inputs.append((weight, { g in channelSums(g).dGamma.clone() })) }
+        if let bias { inputs.append((bias, { g in channelSums(g).dBeta.clone() })) }
         return out.recordedList("batch_norm", inputs)
     }
 }
 
 /// Cache of the per-channel sums of one batch-norm backward.
 private final class BatchNormSums {
-    var value: (dBeta: [Float], dGamma: [Float], gy: Tensor)?
+    var value: (dBeta: Tensor, dGamma: Tensor, gy: Tensor)?
 }

@@ -182,92 +182,124 @@ struct Conv2dKernel {
     var chunk: Int {
         if geo.isPointwise { return 1 }
         let perImage = Swift.max(geo.patch * geo.positions * 4, 1)
-        return Swift.max(1, Swift.min(n, (4 << 20) / perImage))
+        return Swift.max(1, Swift.min(n, (1 << 20) / perImage))
+    }
+
+    /// Parts the batch is split into: one per thread, each running single-threaded GEMMs.
+    var parts: Int { Parallel.parts(for: n, minimum: 1) }
+
+    /// Runs `body` on contiguous ranges of images, one range per part, concurrently.
+    private func forEachPart(_ body: (Int, Range<Int>) -> Void) {
+        let p = parts
+        if p > 1 { BLAS.useOpenBLASThreads(1) } else { BLAS.useOpenBLASThreads(BLAS.threads) }
+        Parallel.run(parts: p) { i in body(i, (n * i / p)..<(n * (i + 1) / p)) }
+    }
+
+    /// Column workspace per part: the im2col matrix [K, B·P] plus, when B > 1, a [Og, B·P] staging matrix.
+    private var workspaceCount: Int {
+        let K = geo.patch, P = geo.positions, B = chunk
+        return (geo.isPointwise ? 0 : K * B * P) + (B > 1 ? outPerGroup * B * P : 0)
     }
 
     func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         let K = geo.patch, P = geo.positions, Og = outPerGroup, B = chunk
         if n == 0 || P == 0 || outChannels == 0 { return }
-        Workspace.borrow(geo.isPointwise ? 0 : K * B * P + (B > 1 ? Og * B * P : 0)) { ws in
-            let col = ws, yc = ws + K * B * P
-            var s0 = 0
-            while s0 < n {
-                let b = Swift.min(B, n - s0)
-                for gi in 0..<groups {
-                    let wg = w + gi * Og * K
-                    if geo.isPointwise {
-                        let xg = x + (s0 * groups + gi) * inPlane
-                        BLAS.gemm(transA: false, transB: false, m: Og, n: P, k: K, a: wg, lda: K, b: xg, ldb: P,
-                                  c: y + (s0 * outChannels + gi * Og) * P, ldc: P)
-                        continue
-                    }
-                    for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: b * P) }
-                    if b == 1 {
-                        BLAS.gemm(transA: false, transB: false, m: Og, n: P, k: K, a: wg, lda: K, b: col, ldb: P,
-                                  c: y + (s0 * outChannels + gi * Og) * P, ldc: P)
-                    } else {
-                        // yc: [Og, b·P] → y[s0 + i, gi·Og + o, :]
-                        BLAS.gemm(transA: false, transB: false, m: Og, n: b * P, k: K, a: wg, lda: K, b: col, ldb: b * P, c: yc, ldc: b * P)
-                        for i in 0..<b {
-                            for o in 0..<Og {
-                                (y + ((s0 + i) * outChannels + gi * Og + o) * P).update(from: yc + o * b * P + i * P, count: P)
+        forEachPart { _, range in
+            Workspace.borrow(workspaceCount) { ws in
+                let col = ws, yc = ws + K * B * P
+                var s0 = range.lowerBound
+                while s0 < range.upperBound {
+                    let b = Swift.min(B, range.upperBound - s0)
+                    for gi in 0..<groups {
+                        let wg = w + gi * Og * K
+                        if geo.isPointwise {
+                            BLAS.gemm(transA: false, transB: false, m: Og, n: P, k: K, a: wg, lda: K,
+                                      b: x + (s0 * groups + gi) * inPlane, ldb: P,
+                                      c: y + (s0 * outChannels + gi * Og) * P, ldc: P)
+                            continue
+                        }
+                        for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: b * P) }
+                        if b == 1 {
+                            BLAS.gemm(transA: false, transB: false, m: Og, n: P, k: K, a: wg, lda: K, b: col, ldb: P,
+                                      c: y + (s0 * outChannels + gi * Og) * P, ldc: P)
+                        } else {
+                            // yc: [Og, b·P] → y[s0 + i, gi·Og + o, :]
+                            BLAS.gemm(transA: false, transB: false, m: Og, n: b * P, k: K, a: wg, lda: K, b: col, ldb: b * P, c: yc, ldc: b * P)
+                            for i in 0..<b {
+                                for o in 0..<Og {
+                                    (y + ((s0 + i) * outChannels + gi * Og + o) * P).update(from: yc + o * b * P + i * P, count: P)
+                                }
                             }
                         }
                     }
+                    s0 += b
                 }
-                s0 += b
             }
         }
     }
 
-    /// dw += Σ dy_g · col(x)ᵀ
+    /// dw += Σ dy_g · col(x)ᵀ. Each part accumulates into its own buffer; the parts are summed at the end.
     func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>) {
         let K = geo.patch, P = geo.positions, Og = outPerGroup, B = chunk
         if n == 0 || P == 0 || outChannels == 0 { return }
-        Workspace.borrow(geo.isPointwise ? 0 : K * B * P + (B > 1 ? Og * B * P : 0)) { ws in
-            let col = ws, dyc = ws + K * B * P
-            var s0 = 0
-            while s0 < n {
-                let b = Swift.min(B, n - s0)
-                for gi in 0..<groups {
-                    let dwg = dw + gi * Og * K
-                    if geo.isPointwise {
-                        BLAS.gemm(transA: false, transB: true, m: Og, n: K, k: P,
-                                  a: dy + (s0 * outChannels + gi * Og) * P, lda: P,
-                                  b: x + (s0 * groups + gi) * inPlane, ldb: P, beta: 1, c: dwg, ldc: K)
-                        continue
+        let wCount = outChannels * K
+        let p = parts
+        Workspace.borrow(wCount * Swift.max(p - 1, 0)) { partials in
+            if p > 1 { partials.update(repeating: 0, count: wCount * (p - 1)) }
+            forEachPart { part, range in
+                let target = part == 0 ? dw : partials + (part - 1) * wCount
+                Workspace.borrow(workspaceCount) { ws in
+                    let col = ws, dyc = ws + K * B * P
+                    var s0 = range.lowerBound
+                    while s0 < range.upperBound {
+                        let b = Swift.min(B, range.upperBound - s0)
+                        for gi in 0..<groups {
+                            let dwg = target + gi * Og * K
+                            if geo.isPointwise {
+                                BLAS.gemm(transA: false, transB: true, m: Og, n: K, k: P,
+                                          a: dy + (s0 * outChannels + gi * Og) * P, lda: P,
+                                          b: x + (s0 * groups + gi) * inPlane, ldb: P, beta: 1, c: dwg, ldc: K)
+                                continue
+                            }
+                            for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: b * P) }
+                            let (dyg, ld) = gather(dy, s0: s0, b: b, gi: gi, into: dyc)
+                            BLAS.gemm(transA: false, transB: true, m: Og, n: K, k: b * P, a: dyg, lda: ld, b: col, ldb: b * P, beta: 1, c: dwg, ldc: K)
+                        }
+                        s0 += b
                     }
-                    for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: b * P) }
-                    let (dyg, ld) = gather(dy, s0: s0, b: b, gi: gi, into: dyc)
-                    BLAS.gemm(transA: false, transB: true, m: Og, n: K, k: b * P, a: dyg, lda: ld, b: col, ldb: b * P, beta: 1, c: dwg, ldc: K)
                 }
-                s0 += b
+            }
+            for part in 1..<Swift.max(p, 1) {
+                let src = partials + (part - 1) * wCount
+                for i in 0..<wCount { dw[i] += src[i] }
             }
         }
     }
 
-    /// dx += col2im(wᵀ · dy)
+    /// dx += col2im(wᵀ · dy); the parts write disjoint images.
     func backwardInput(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let K = geo.patch, P = geo.positions, Og = outPerGroup, B = chunk
         if n == 0 || P == 0 || outChannels == 0 { return }
-        Workspace.borrow(K * B * P + (B > 1 ? Og * B * P : 0)) { ws in
-            let dcol = ws, dyc = ws + K * B * P
-            var s0 = 0
-            while s0 < n {
-                let b = Swift.min(B, n - s0)
-                for gi in 0..<groups {
-                    let wg = w + gi * Og * K
-                    if geo.isPointwise {
-                        BLAS.gemm(transA: true, transB: false, m: K, n: P, k: Og, a: wg, lda: K,
-                                  b: dy + (s0 * outChannels + gi * Og) * P, ldb: P, beta: 1,
-                                  c: dx + (s0 * groups + gi) * inPlane, ldc: P)
-                        continue
+        forEachPart { _, range in
+            Workspace.borrow(K * B * P + (B > 1 ? Og * B * P : 0)) { ws in
+                let dcol = ws, dyc = ws + K * B * P
+                var s0 = range.lowerBound
+                while s0 < range.upperBound {
+                    let b = Swift.min(B, range.upperBound - s0)
+                    for gi in 0..<groups {
+                        let wg = w + gi * Og * K
+                        if geo.isPointwise {
+                            BLAS.gemm(transA: true, transB: false, m: K, n: P, k: Og, a: wg, lda: K,
+                                      b: dy + (s0 * outChannels + gi * Og) * P, ldb: P, beta: 1,
+                                      c: dx + (s0 * groups + gi) * inPlane, ldc: P)
+                            continue
+                        }
+                        let (dyg, ld) = gather(dy, s0: s0, b: b, gi: gi, into: dyc)
+                        BLAS.gemm(transA: true, transB: false, m: K, n: b * P, k: Og, a: wg, lda: K, b: dyg, ldb: ld, c: dcol, ldc: b * P)
+                        for i in 0..<b { col2im(dcol + i * P, ldc: b * P, geo, dx + ((s0 + i) * groups + gi) * inPlane) }
                     }
-                    let (dyg, ld) = gather(dy, s0: s0, b: b, gi: gi, into: dyc)
-                    BLAS.gemm(transA: true, transB: false, m: K, n: b * P, k: Og, a: wg, lda: K, b: dyg, ldb: ld, c: dcol, ldc: b * P)
-                    for i in 0..<b { col2im(dcol + i * P, ldc: b * P, geo, dx + ((s0 + i) * groups + gi) * inPlane) }
+                    s0 += b
                 }
-                s0 += b
             }
         }
     }

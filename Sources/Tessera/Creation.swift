@@ -116,7 +116,7 @@ func copyElements(from src: Tensor, into dst: UnsafeMutablePointer<Float>) {
     }
     let p = src.storage.pointer
     let outStrides = Shape.contiguousStrides(src.shape)
-    Strided.forEachRow3(shape: src.shape, src.strides, outStrides, outStrides, src.offset, 0, 0) { oa, oo, _, n, ia, _, _ in
+    Strided.forEachRow3(shape: src.shape, src.strides, outStrides, outStrides, src.offset, 0, 0, parallel: true) { oa, oo, _, n, ia, _, _ in
         if ia == 1 {
             (dst + oo).update(from: p + oa, count: n)
         } else {

@@ -12,12 +12,14 @@ extension Tensor {
         let pa = a.storage.pointer, pb = b.storage.pointer, po = out.storage.pointer
         if a.isContiguous && b.isContiguous && a.shape == b.shape {
             let qa = pa + a.offset, qb = pb + b.offset
-            for i in 0..<out.count { po[i] = f(qa[i], qb[i]) }
+            Parallel.forRanges(out.count, parts: Parallel.parts(for: out.count, minimum: Parallel.minimumElements)) { r in
+                for i in r { po[i] = f(qa[i], qb[i]) }
+            }
             return out
         }
         Strided.forEachRow3(shape: shape, Strided.broadcastStrides(a, to: shape),
                             Strided.broadcastStrides(b, to: shape), out.strides,
-                            a.offset, b.offset, 0) { oa, ob, oo, n, ia, ib, _ in
+                            a.offset, b.offset, 0, parallel: true) { oa, ob, oo, n, ia, ib, _ in
             if ia == 1 && ib == 1 {
                 for i in 0..<n { po[oo + i] = f(pa[oa + i], pb[ob + i]) }
             } else if ia == 1 && ib == 0 {
@@ -40,10 +42,12 @@ extension Tensor {
         let po = out.storage.pointer, pa = storage.pointer
         if isContiguous {
             let qa = pa + offset
-            for i in 0..<out.count { po[i] = f(qa[i]) }
+            Parallel.forRanges(out.count, parts: Parallel.parts(for: out.count, minimum: Parallel.minimumElements)) { r in
+                for i in r { po[i] = f(qa[i]) }
+            }
             return out
         }
-        Strided.forEachRow3(shape: shape, strides, out.strides, out.strides, offset, 0, 0) { oa, oo, _, n, ia, _, _ in
+        Strided.forEachRow3(shape: shape, strides, out.strides, out.strides, offset, 0, 0, parallel: true) { oa, oo, _, n, ia, _, _ in
             for i in 0..<n { po[oo + i] = f(pa[oa + i * ia]) }
         }
         return out

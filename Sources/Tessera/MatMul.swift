@@ -40,6 +40,7 @@ extension Tensor {
         let opA = MatrixOperand(ae), opB = MatrixOperand(be)
         let nb = Shape.count(batch)
         if nb > 0 && m > 0 && n > 0 {
+            BLAS.useOpenBLASThreads(BLAS.threads)
             // Offsets of each batch entry, walking the (possibly broadcast) batch strides.
             let bsA = Array(opA.tensor.strides.dropLast(2)), bsB = Array(opB.tensor.strides.dropLast(2))
             var idx = [Int](repeating: 0, count: batch.count)

@@ -145,6 +145,11 @@ enum Shape {
         return true
     }
 
+    /// Whether two different indices can address the same element (a stride-0 dimension).
+    static func hasOverlap(shape: [Int], strides: [Int]) -> Bool {
+        zip(shape, strides).contains { $0 > 1 && $1 == 0 }
+    }
+
     static func validate(_ shape: [Int], op: String) {
         precondition(shape.allSatisfy { $0 >= 0 }, "\(op): negative dimension in shape \(shape)")
     }

@@ -134,7 +134,7 @@ extension Tensor {
     public func assign(_ source: Tensor) {
         let src = source.expanded(to: shape)
         let p = storage.pointer, q = src.storage.pointer
-        Strided.forEachRow3(shape: shape, strides, src.strides, strides, offset, src.offset, 0) { o, i, _, n, so, si, _ in
+        Strided.forEachRow3(shape: shape, strides, src.strides, strides, offset, src.offset, 0, parallel: !Shape.hasOverlap(shape: shape, strides: strides)) { o, i, _, n, so, si, _ in
             for k in 0..<n { p[o + k * so] = q[i + k * si] }
         }
     }
