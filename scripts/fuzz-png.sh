@@ -8,7 +8,8 @@
 # parsers) and the Swift codec files (Image.swift, PNG.swift, FileIO.swift) plus
 # Fuzz/PNGFuzz/main.swift are compiled into one binary under .build-fuzz/. The corpus is
 # seeded with the PNG fixtures and, when present, the CIFAR-10 PNG sample; crashes are
-# written to .build-fuzz/artifacts/. libpng itself is the system library (not instrumented),
+# written to .build-fuzz/artifacts/ (any single allocation over 256 MB counts as a crash).
+# libpng itself is the system library (not instrumented),
 # so coverage guidance comes from our glue code; the sanitizers watch everything.
 set -euo pipefail
 
@@ -85,6 +86,6 @@ echo "== fuzzing for $SECONDS_TO_RUN s (corpus $OUT/corpus, crashes in $OUT/arti
 exec "$OUT/png-fuzz" "$OUT/corpus" \
     -dict="$OUT/png.dict" \
     -max_total_time="$SECONDS_TO_RUN" \
-    -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len=65536 \
     -artifact_prefix="$OUT/artifacts/" \
     -print_final_stats=1 "$@"

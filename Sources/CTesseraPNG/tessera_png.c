@@ -23,6 +23,8 @@ typedef struct {
     uint8_t *output;
     size_t output_size;
     size_t output_capacity;
+    // The largest single allocation libpng may make while decoding (see capped_malloc).
+    size_t allocation_limit;
 } tpng_ctx;
 
 static void set_error(char *error, size_t capacity, const char *message) {
@@ -43,6 +45,24 @@ static void on_warning(png_structp png, png_const_charp message) {
     // Warnings (e.g. a bad CRC in an ancillary chunk, which libpng skips) are not errors.
     (void)png;
     (void)message;
+}
+
+// libpng 1.6.39 allocates (and zero-fills) a text chunk's declared length before reading
+// it and only warns when that length exceeds its chunk limit, so a 44-byte file declaring
+// a 1.3 GB tEXt chunk made it touch 1.3 GB (found by scripts/fuzz-png.sh). Every libpng
+// allocation therefore goes through this cap; a refused allocation makes libpng skip the
+// chunk (png_malloc_warn) or fail with "Out of Memory" (png_malloc). No legitimate
+// allocation comes near it: the largest are rows (at most 8 MB for libpng's 1,000,000-pixel
+// width limit) and decompressed ancillary chunks (limited to 8 MB by libpng).
+static png_voidp capped_malloc(png_structp png, png_alloc_size_t size) {
+    tpng_ctx *ctx = (tpng_ctx *)png_get_mem_ptr(png);
+    if (ctx != NULL && size > ctx->allocation_limit) return NULL;
+    return malloc(size);
+}
+
+static void capped_free(png_structp png, png_voidp pointer) {
+    (void)png;
+    free(pointer);
 }
 
 static void read_bytes(png_structp png, png_bytep destination, size_t count) {
@@ -118,8 +138,10 @@ int tpng_decode(const uint8_t *data, size_t size, size_t max_bytes,
     ctx.error_capacity = error_capacity;
     ctx.data = data;
     ctx.size = size;
+    ctx.allocation_limit = ((size_t)16 << 20) + size;
 
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
+    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning,
+                                               &ctx, capped_malloc, capped_free);
     if (png == NULL) {
         set_error(error, error_capacity, "could not create libpng read struct");
         return -1;

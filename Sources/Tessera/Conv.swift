@@ -59,6 +59,9 @@ struct ConvGeometry {
 @inline(__always)
 func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>, ldc: Int) {
     let H = g.height, W = g.width, OH = g.outH, OW = g.outW
+    // Stride 1 with "same" width: consecutive output rows read consecutive input rows, so a
+    // kernel tap is one shifted copy of the plane plus zeroed borders (one memcpy, not one per row).
+    let sameWidth = g.sw == 1 && OW == W
     var row = 0
     for c in 0..<g.channels {
         let plane = x + c * H * W
@@ -69,6 +72,26 @@ func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ col: UnsafeMutablePo
                 // Output columns whose input column is inside the image: ow in [owLo, owHi).
                 let owLo = offW >= 0 ? 0 : Swift.min(OW, (-offW + g.sw - 1) / g.sw)
                 let owHi = Swift.max(owLo, Swift.min(OW, (W - offW + g.sw - 1) / g.sw))
+                if sameWidth && g.sh == 1 {
+                    // Rows with the input row inside the image: oh in [ohLo, ohHi).
+                    let offH = i * g.dh - g.ph
+                    let ohLo = Swift.min(OH, Swift.max(0, -offH)), ohHi = Swift.max(ohLo, Swift.min(OH, H - offH))
+                    let delta = offH * W + offW
+                    if ohLo > 0 { dst.update(repeating: 0, count: ohLo * OW) }
+                    if ohHi < OH { (dst + ohHi * OW).update(repeating: 0, count: (OH - ohHi) * OW) }
+                    // Copy the valid rows in one go, clipped to the plane; borders are zeroed next.
+                    let k0 = Swift.max(ohLo * OW, -delta), k1 = Swift.min(ohHi * OW, H * W - delta)
+                    if k1 > k0 { (dst + k0).update(from: plane + k0 + delta, count: k1 - k0) }
+                    if owLo > 0 || owHi < OW {
+                        for oh in ohLo..<ohHi {
+                            let d = dst + oh * OW
+                            for ow in 0..<owLo { d[ow] = 0 }
+                            for ow in owHi..<OW { d[ow] = 0 }
+                        }
+                    }
+                    row += 1
+                    continue
+                }
                 for oh in 0..<OH {
                     let ih = oh * g.sh - g.ph + i * g.dh
                     let d = dst + oh * OW

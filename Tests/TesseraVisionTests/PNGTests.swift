@@ -168,6 +168,46 @@ final class PNGTests: XCTestCase {
         XCTAssertThrowsError(try PNG.decode(good, maxDecodedBytes: 10)) { XCTAssertTrue("\($0)".contains("too large"), "\($0)") }
     }
 
+    /// A PNG chunk (length, type, data, CRC-32) built by hand.
+    private func chunk(_ type: String, _ data: [UInt8], declaredLength: UInt32? = nil) -> [UInt8] {
+        func crc32(_ bytes: [UInt8]) -> UInt32 {
+            var c: UInt32 = 0xFFFF_FFFF
+            for b in bytes {
+                c ^= UInt32(b)
+                for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ 0xEDB8_8320 : c >> 1 }
+            }
+            return ~c
+        }
+        func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
+        let body = Array(type.utf8) + data
+        return be(declaredLength ?? UInt32(data.count)) + body + be(crc32(body))
+    }
+
+    private func maxResidentBytes() -> Int {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int(usage.ru_maxrss) * 1024  // kilobytes on Linux
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        return Int(usage.ru_maxrss)  // bytes on Darwin
+        #endif
+    }
+
+    /// Regression for a fuzzer finding: libpng allocates and zero-fills a text chunk's declared
+    /// length before reading it, so a tiny file declaring a 1.3 GB tEXt chunk used to make the
+    /// decoder touch 1.3 GB. The allocation cap in CTesseraPNG refuses it; decoding just fails.
+    func testTinyFileDeclaringAHugeChunkThrowsWithoutAllocatingIt() throws {
+        let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        let ihdr = chunk("IHDR", [0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0])
+        let before = maxResidentBytes()
+        for type in ["tEXt", "zTXt", "iTXt", "iCCP", "eXIf", "sPLT"] {
+            let file = signature + ihdr + chunk(type, Array("key\0value".utf8), declaredLength: 1_300_000_000)
+            XCTAssertThrowsError(try PNG.decode(file), type) { XCTAssertNotNil($0 as? PNGError) }
+        }
+        XCTAssertLessThan(maxResidentBytes() - before, 256 << 20, "decoding must not allocate the declared chunk size")
+    }
+
     /// Real PNGs (generated fixtures and, when present, the CIFAR-10 sample): every truncation
     /// and random bit flip either decodes to a consistent image or throws PNGError.
     func testHundredsOfTruncatedAndBitFlippedVariantsDecodeOrThrow() throws {
