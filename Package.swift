@@ -44,7 +44,8 @@ let package = Package(
 
         // `swift run -c release bench`: Tessera beside the PyTorch reference.
         .executableTarget(name: "bench", dependencies: [
-            "Tessera", "COpenBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "COpenBLAS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Modules, layers, optimizers, LR schedules, safetensors state dicts.

@@ -176,7 +176,7 @@ extension Tensor {
         let inShape = shape, wShape = weight.shape
         var inputs: [(Tensor, (Tensor) -> Tensor)] = [
             (self, { g in
-                let gy = g.contiguous(), dx = Tensor.zeros(inShape)
+                let gy = g.contiguous(), dx = Tensor(empty: inShape)
                 kernel.backwardInput(dy: gy.ptr, w: w.ptr, dx: dx.ptr)
                 return dx
             }),
@@ -299,8 +299,46 @@ struct Conv2dKernel {
         }
     }
 
-    /// dx += col2im(wᵀ · dy); the parts write disjoint images.
+    /// For stride 1, the input gradient is itself a convolution: dy convolved with the weights
+    /// flipped in space and with input and output channels swapped, padded by d·(k − 1) − p.
+    /// That runs the forward path (im2col + a GEMM with K = C_out·k²) instead of a GEMM with
+    /// K = C_out followed by a scatter-add — about twice as fast on the ResNet shapes.
+    var transposedKernel: Conv2dKernel? {
+        guard geo.sh == 1 && geo.sw == 1 else { return nil }
+        let ph = geo.dh * (geo.kh - 1) - geo.ph, pw = geo.dw * (geo.kw - 1) - geo.pw
+        guard ph >= 0 && pw >= 0 else { return nil }
+        let g = ConvGeometry(channels: outPerGroup, height: geo.outH, width: geo.outW, kernel: Size2(geo.kh, geo.kw),
+                             stride: 1, padding: Size2(ph, pw), dilation: Size2(geo.dh, geo.dw), op: "conv2d backward")
+        guard g.outH == geo.height && g.outW == geo.width else { return nil }
+        return Conv2dKernel(geo: g, n: n, groups: groups, outChannels: geo.channels * groups)
+    }
+
+    /// dx = conv(dy, flip(w)ᵀ) for stride-1 convolutions (see ``transposedKernel``), else
+    /// col2im(wᵀ · dy). dx is overwritten.
     func backwardInput(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+        guard let t = transposedKernel else {
+            dx.update(repeating: 0, count: n * groups * inPlane)
+            backwardInputByColumns(dy: dy, w: w, dx: dx)
+            return
+        }
+        // w: [G·Og, Cg, kh, kw] → w′: [G·Cg, Og, kh, kw] with w′[g·Cg + c, o, i, j] = w[g·Og + o, c, kh−1−i, kw−1−j]
+        let Og = outPerGroup, Cg = geo.channels, kh = geo.kh, kw = geo.kw, taps = kh * kw
+        Workspace.borrow(outChannels * Cg * taps) { flipped in
+            for gi in 0..<groups {
+                for o in 0..<Og {
+                    for c in 0..<Cg {
+                        let src = w + ((gi * Og + o) * Cg + c) * taps
+                        let dst = flipped + ((gi * Cg + c) * Og + o) * taps
+                        for k in 0..<taps { dst[k] = src[taps - 1 - k] }
+                    }
+                }
+            }
+            t.forward(x: dy, w: flipped, y: dx)
+        }
+    }
+
+    /// dx += col2im(wᵀ · dy); the parts write disjoint images.
+    func backwardInputByColumns(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let K = geo.patch, P = geo.positions, Og = outPerGroup, B = chunk
         if n == 0 || P == 0 || outChannels == 0 { return }
         forEachPart { _, range in

@@ -17,15 +17,15 @@ struct ResultRow {
 /// The fixed-width table on stdout.
 struct Table {
     func printHeader() {
-        Swift.print(pad("workload", 28) + pad("unit", 10) + pad("tessera", 12, right: true) + pad("±", 7, right: true)
+        Swift.print(pad("workload", 30) + pad("unit", 10) + pad("tessera", 12, right: true) + pad("±", 7, right: true)
                     + pad("pytorch", 12, right: true) + pad("ratio", 8, right: true) + "  detail")
-        Swift.print(String(repeating: "-", count: 110))
+        Swift.print(String(repeating: "-", count: 112))
     }
 
     func print(_ row: ResultRow) {
         let ref = row.reference.map { fmt($0.median) } ?? "—"
         let ratio = row.ratio.map { String(format: "%.2f×", $0) } ?? "—"
-        Swift.print(pad(row.workload.name, 28) + pad(row.workload.unit, 10) + pad(fmt(row.tessera.median), 12, right: true)
+        Swift.print(pad(row.workload.name, 30) + pad(row.workload.unit, 10) + pad(fmt(row.tessera.median), 12, right: true)
                     + pad(String(format: "%.0f%%", row.tessera.spread * 100), 7, right: true)
                     + pad(ref, 12, right: true) + pad(ratio, 8, right: true) + "  " + row.workload.detail)
         fflush(stdout)

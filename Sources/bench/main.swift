@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Write every figure and the machine description as JSON to this file.")
     var json: String?
 
-    @Option(help: "Run only the workloads whose name contains this text (e.g. conv, sgemm).")
+    @Option(help: "Run only the workloads whose name contains this text (e.g. conv, sgemm, train, eval, loader, peak_rss).")
     var filter: String?
 
     @Option(help: "Threads for OpenBLAS here and torch.set_num_threads in the reference.")
@@ -26,10 +26,20 @@ struct Bench: ParsableCommand {
     @Option(help: "Python interpreter that runs the reference.")
     var python = "python3"
 
+    @Flag(help: "Only time the phases of a ResNet-20 training step (forward, backward, optimizer) and its batch-norm, ReLU and add kernels apart.")
+    var breakdown = false
+
+    /// Internal: the child process of the peak-memory workload, running this many training steps.
+    @Option(help: .hidden)
+    var peakRssChild: Int?
+
     mutating func run() throws {
         BLAS.setThreads(threads)
+        if let steps = peakRssChild { return peakRSSChild(steps: steps) }
         let (warmup, repeats) = quick ? (1, 3) : (2, 7)
-        var workloads = gemmWorkloads(quick: quick) + convWorkloads(batch: 128)
+        if breakdown { return printStepBreakdown(warmup: warmup, repeats: repeats) }
+        let models = modelWorkloads(threads: threads, quick: quick)
+        var workloads = gemmWorkloads(quick: quick) + convWorkloads(batch: 128) + models.workloads
         if let filter { workloads = workloads.filter { $0.name.contains(filter) } }
         guard !workloads.isEmpty else { throw ValidationError("no workload matches --filter \(filter ?? "")") }
 
@@ -40,6 +50,7 @@ struct Bench: ParsableCommand {
         let machine = MachineInfo.current(threads: threads, torchVersion: reference?.torchVersion)
         print(machine.summary)
         if let note = reference?.note { print(note) }
+        for note in models.notes where filter.map({ note.contains($0) }) ?? true { print(note) }
 
         var rows: [ResultRow] = []
         let table = Table()
