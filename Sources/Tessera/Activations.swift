@@ -5,10 +5,10 @@ import Foundation
 extension Tensor {
     /// max(x, 0) elementwise.
     public func relu() -> Tensor {
-        let out = map { $0 > 0 ? $0 : 0 }
+        let out = map(kernel: ReLUKernel())
         guard Tensor.isRecording(self) else { return out }
         let y = out
-        return out.recorded("relu", (self, { g in Tensor.zipMap(g, y, op: "relu_backward") { $1 > 0 ? $0 : 0 } }))
+        return out.recorded("relu", (self, { g in Tensor.zipMap(g, y, op: "relu_backward", kernel: ReLUMaskKernel()) }))
     }
 
     /// x for x > 0, `negativeSlope`·x otherwise.

@@ -32,10 +32,10 @@ extension Tensor {
             let rvp = runningVar.map { $0.storage.pointer + $0.offset }, rvs = runningVar?.strides.first ?? 0
             Parallel.forRanges(C, parts: parts) { channels in for c in channels {
                 var s: Double = 0
-                for n in 0..<N { let p = xp + (n * C + c) * S; var a: Float = 0; for k in 0..<S { a += p[k] }; s += Double(a) }
+                for n in 0..<N { s += Double(RowSums.sum(xp + (n * C + c) * S, S)) }
                 let m = Float(s / Double(M))
                 var v: Double = 0
-                for n in 0..<N { let p = xp + (n * C + c) * S; var a: Float = 0; for k in 0..<S { let d = p[k] - m; a += d * d }; v += Double(a) }
+                for n in 0..<N { v += Double(RowSums.squaredDeviation(xp + (n * C + c) * S, S, mean: m)) }
                 let biased = Float(v / Double(M))
                 mean[c] = m; invStd[c] = 1 / (biased + eps).squareRoot()
                 if let rmp, let rvp {
@@ -75,9 +75,7 @@ extension Tensor {
             Parallel.forRanges(C, parts: parts) { channels in for c in channels {
                 var sb: Double = 0, sg: Double = 0
                 for n in 0..<N {
-                    let gr = gp + (n * C + c) * S, xr = xp + (n * C + c) * S
-                    var ab: Float = 0, ag: Float = 0
-                    for k in 0..<S { ab += gr[k]; ag += gr[k] * (xr[k] - mean[c]) }
+                    let (ab, ag) = RowSums.gradientSums(gp + (n * C + c) * S, xp + (n * C + c) * S, S, mean: mean[c])
                     sb += Double(ab); sg += Double(ag)
                 }
                 dBeta[c] = Float(sb); dGamma[c] = Float(sg) * invStd[c]

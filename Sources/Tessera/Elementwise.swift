@@ -5,6 +5,8 @@ import Foundation
 
 extension Tensor {
     /// `f` applied to the elements of `a` and `b` broadcast together; the result is contiguous.
+    /// Runs on the calling thread, where `f` inlines; hot ops use the kernel-type overload, which
+    /// also splits across threads.
     @inline(__always)
     static func zipMap(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) -> Tensor {
         let shape = a.shape == b.shape ? a.shape : Shape.broadcast(a.shape, b.shape, op: op)
@@ -12,14 +14,12 @@ extension Tensor {
         let pa = a.storage.pointer, pb = b.storage.pointer, po = out.storage.pointer
         if a.isContiguous && b.isContiguous && a.shape == b.shape {
             let qa = pa + a.offset, qb = pb + b.offset
-            Parallel.forRanges(out.count, parts: Parallel.parts(for: out.count, minimum: Parallel.minimumElements)) { r in
-                for i in r { po[i] = f(qa[i], qb[i]) }
-            }
+            for i in 0..<out.count { po[i] = f(qa[i], qb[i]) }
             return out
         }
         Strided.forEachRow3(shape: shape, Strided.broadcastStrides(a, to: shape),
                             Strided.broadcastStrides(b, to: shape), out.strides,
-                            a.offset, b.offset, 0, parallel: true) { oa, ob, oo, n, ia, ib, _ in
+                            a.offset, b.offset, 0) { oa, ob, oo, n, ia, ib, _ in
             if ia == 1 && ib == 1 {
                 for i in 0..<n { po[oo + i] = f(pa[oa + i], pb[ob + i]) }
             } else if ia == 1 && ib == 0 {
@@ -42,12 +42,10 @@ extension Tensor {
         let po = out.storage.pointer, pa = storage.pointer
         if isContiguous {
             let qa = pa + offset
-            Parallel.forRanges(out.count, parts: Parallel.parts(for: out.count, minimum: Parallel.minimumElements)) { r in
-                for i in r { po[i] = f(qa[i]) }
-            }
+            for i in 0..<out.count { po[i] = f(qa[i]) }
             return out
         }
-        Strided.forEachRow3(shape: shape, strides, out.strides, out.strides, offset, 0, 0, parallel: true) { oa, oo, _, n, ia, _, _ in
+        Strided.forEachRow3(shape: shape, strides, out.strides, out.strides, offset, 0, 0) { oa, oo, _, n, ia, _, _ in
             for i in 0..<n { po[oo + i] = f(pa[oa + i * ia]) }
         }
         return out
@@ -66,21 +64,21 @@ extension Tensor {
 
     /// Elementwise sum with broadcasting.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let out = zipMap(a, b, op: "add", +)
+        let out = zipMap(a, b, op: "add", kernel: AddKernel())
         guard isRecording(a, b) else { return out }
         return out.recorded("add", (a, { $0.sumToShape(a.shape) }), (b, { $0.sumToShape(b.shape) }))
     }
 
     /// Elementwise difference with broadcasting.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        let out = zipMap(a, b, op: "sub", -)
+        let out = zipMap(a, b, op: "sub", kernel: SubKernel())
         guard isRecording(a, b) else { return out }
         return out.recorded("sub", (a, { $0.sumToShape(a.shape) }), (b, { (-$0).sumToShape(b.shape) }))
     }
 
     /// Elementwise product with broadcasting.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        let out = zipMap(a, b, op: "mul", *)
+        let out = zipMap(a, b, op: "mul", kernel: MulKernel())
         guard isRecording(a, b) else { return out }
         let ad = a.detach(), bd = b.detach()
         return out.recorded("mul", (a, { ($0 * bd).sumToShape(a.shape) }), (b, { ($0 * ad).sumToShape(b.shape) }))
@@ -88,7 +86,7 @@ extension Tensor {
 
     /// Elementwise quotient with broadcasting.
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let out = zipMap(a, b, op: "div", /)
+        let out = zipMap(a, b, op: "div", kernel: DivKernel())
         guard isRecording(a, b) else { return out }
         let ad = a.detach(), bd = b.detach()
         return out.recorded("div", (a, { ($0 / bd).sumToShape(a.shape) }),
@@ -97,14 +95,14 @@ extension Tensor {
 
     /// Negation.
     public static prefix func - (a: Tensor) -> Tensor {
-        let out = a.map { -$0 }
+        let out = a.map(kernel: NegKernel())
         guard isRecording(a) else { return out }
         return out.recorded("neg", (a, { -$0 }))
     }
 
     /// Adds a scalar to every element.
     public static func + (a: Tensor, s: Float) -> Tensor {
-        let out = a.map { $0 + s }
+        let out = a.map(kernel: ShiftKernel(s: s))
         guard isRecording(a) else { return out }
         return out.recorded("add_scalar", (a, { $0 }))
     }
@@ -117,7 +115,7 @@ extension Tensor {
 
     /// Multiplies every element by a scalar.
     public static func * (a: Tensor, s: Float) -> Tensor {
-        let out = a.map { $0 * s }
+        let out = a.map(kernel: ScaleKernel(s: s))
         guard isRecording(a) else { return out }
         return out.recorded("mul_scalar", (a, { $0 * s }))
     }
