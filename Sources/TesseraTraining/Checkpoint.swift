@@ -64,12 +64,15 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case missingMetadata(path: String, key: String)
     /// The checkpoint's weights do not fit the model.
     case incompatible(path: String, reason: String)
+    /// There is no file at the path.
+    case notFound(path: String)
 
     public var description: String {
         switch self {
         case let .unexpectedKey(path, key): return "\(path): unexpected key '\(key)' in a Tessera checkpoint"
         case let .missingMetadata(path, key): return "\(path): checkpoint metadata has no '\(key)'"
         case let .incompatible(path, reason): return "\(path): checkpoint does not fit the model: \(reason)"
+        case let .notFound(path): return "\(path): no such checkpoint file"
         }
     }
 }

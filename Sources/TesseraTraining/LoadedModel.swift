@@ -16,7 +16,7 @@ public struct LoadedModel {
     /// Loads `path` (a Tessera checkpoint, or a plain state dict with `modelName` given). The
     /// weights must fit the model exactly; a mismatch throws an error listing every key.
     public init(checkpoint path: String, modelName: String? = nil) throws {
-        guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.incompatible(path: path, reason: "no such file") }
+        guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.notFound(path: path) }
         let ckpt = try Checkpoint.load(from: URL(fileURLWithPath: path))
         let meta = ckpt.metadata
         guard let name = modelName ?? meta["model"] else { throw CheckpointError.missingMetadata(path: path, key: "model (pass --model)") }

@@ -46,7 +46,8 @@ struct Eval: ParsableCommand {
             print("\nper-class accuracy:")
             for (i, name) in loaded.classNames.enumerated() {
                 let n = confusion[i].reduce(0, +)
-                print(String(format: "  %-12@ %6.2f%%  (%d images)", name as NSString, 100 * Double(confusion[i][i]) / Double(max(n, 1)), n))
+                let padded = name.count >= 14 ? name : name + String(repeating: " ", count: 14 - name.count)
+                print("  " + padded + String(format: " %6.2f%%  (%d images)", 100 * Double(confusion[i][i]) / Double(max(n, 1)), n))
             }
             print("\nconfusion matrix (rows: true class, columns: predicted):")
             print("      " + (0..<classes).map { String(format: "%5d", $0) }.joined())

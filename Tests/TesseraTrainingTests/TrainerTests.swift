@@ -99,7 +99,7 @@ final class TrainerTests: XCTestCase {
         try Data([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).write(to: garbage)
         XCTAssertThrowsError(try LoadedModel(checkpoint: garbage.path, modelName: "resnet20"))
         XCTAssertThrowsError(try LoadedModel(checkpoint: dir.appendingPathComponent("missing.safetensors").path)) { error in
-            XCTAssertTrue("\(error)".contains("no such file"), "\(error)")
+            XCTAssertTrue("\(error)".contains("no such checkpoint file"), "\(error)")
         }
         // An MLP checkpoint read as a ResNet-20 names the mismatch.
         let mlp = try TrainingRun.makeModel("mlp", classes: 10, sampleShape: .init(channels: 3, height: 32, width: 32), initFrom: nil)

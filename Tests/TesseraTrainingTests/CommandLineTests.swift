@@ -1,0 +1,91 @@
+import Foundation
+import XCTest
+
+/// The `tessera` executable, run as a user would (it is built with the tests).
+final class CommandLineTests: XCTestCase {
+    /// Beside the test bundle (Linux: the .xctest executable; macOS: the .xctest folder).
+    private var binary: URL {
+        let bundle = Bundle(for: Self.self).bundleURL
+        let candidates = [bundle.appendingPathComponent("tessera"), bundle.deletingLastPathComponent().appendingPathComponent("tessera"),
+                          Bundle.main.bundleURL.appendingPathComponent("tessera")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[1]
+    }
+
+    private func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            XCTFail("the tessera executable is not at \(binary.path); build with `swift build --build-tests`")
+            return (-1, "", "")
+        }
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    private func tempDir() throws -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: d) }
+        return d
+    }
+
+    func testModelsListsExactParameterCounts() throws {
+        let r = try run(["models", "--classes", "1000"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("11689512"), r.out)   // torchvision resnet18
+        XCTAssertTrue(r.out.contains("25557032"), r.out)   // torchvision resnet50
+    }
+
+    func testMissingCheckpointFailsWithAMessageAndExitCode1() throws {
+        let r = try run(["eval", "--checkpoint", "/nonexistent/model.safetensors"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.err.contains("no such checkpoint file"), r.err)
+    }
+
+    func testCorruptCheckpointFailsCleanly() throws {
+        let dir = try tempDir()
+        let bad = dir.appendingPathComponent("bad.safetensors")
+        try Data(repeating: 0xFF, count: 64).write(to: bad)
+        let r = try run(["predict", "--checkpoint", bad.path, "--model", "resnet20", "x.png"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.err.contains("safetensors"), r.err)
+    }
+
+    func testMissingDataFolderSaysWhereToGetCIFAR10() throws {
+        let r = try run(["train", "--data", "/nonexistent/cifar", "--epochs", "1", "--out", try tempDir().path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.err.contains("cifar-10-binary.tar.gz"), r.err)
+    }
+
+    func testTrainThenEvalAndPredictReadTheCheckpoint() throws {
+        let env = ProcessInfo.processInfo.environment["TESSERA_DATA"]
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let shared = repo.appendingPathComponent("../shared/data").standardized
+        let cifar = env ?? shared.appendingPathComponent("cifar-10-batches-bin").path
+        guard FileManager.default.fileExists(atPath: cifar + "/data_batch_1.bin") else {
+            throw XCTSkip("CIFAR-10 not found (set TESSERA_DATA); command-line training test skipped")
+        }
+        let out = try tempDir().appendingPathComponent("run")
+        let t = try run(["train", "--model", "mlp", "--data", cifar, "--subset", "500", "--test-subset", "100", "--epochs", "2",
+                         "--batch-size", "50", "--lr", "0.05", "--schedule", "cosine", "--no-augment", "--threads", "1", "--out", out.path])
+        XCTAssertEqual(t.status, 0, t.err)
+        XCTAssertTrue(t.out.contains("final test accuracy"), t.out)
+        let checkpoint = out.appendingPathComponent("last.safetensors").path
+        let e = try run(["eval", "--checkpoint", checkpoint, "--data", cifar, "--threads", "1"])
+        XCTAssertEqual(e.status, 0, e.err)
+        XCTAssertTrue(e.out.contains("test accuracy"), e.out)
+        XCTAssertTrue(e.out.contains("confusion matrix"), e.out)
+        let png = shared.appendingPathComponent("cifar10-png-sample/test/cat/0.png").path
+        if FileManager.default.fileExists(atPath: png) {
+            let p = try run(["predict", "--checkpoint", checkpoint, png])
+            XCTAssertEqual(p.status, 0, p.err)
+            XCTAssertTrue(p.out.contains("%"), p.out)
+        }
+    }
+}
