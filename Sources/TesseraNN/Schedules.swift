@@ -273,6 +273,7 @@ public struct SequentialLR: LRSchedule {
     public let schedules: [LRSchedule]
     /// Switch points (one fewer than schedules), increasing.
     public let milestones: [Int]
+    /// The first schedule's base rate.
     public var baseLR: Float { schedules[0].baseLR }
 
     /// A sequence of schedules.

@@ -7,10 +7,15 @@ import TesseraVision
 /// A model rebuilt from a checkpoint for evaluation or prediction, with what it needs to
 /// prepare inputs (input shape, normalization, class names).
 public struct LoadedModel {
+    /// The model, in evaluation mode.
     public let model: ClassifierModel
+    /// Its registry name.
     public let name: String
+    /// The input it was trained on, [C, H, W].
     public let inputShape: SampleShape
+    /// Per-channel normalization applied to inputs.
     public let mean: [Float], std: [Float]
+    /// Class names, indexed by output.
     public let classNames: [String]
 
     /// Loads `path` (a Tessera checkpoint, or a plain state dict with `modelName` given). The

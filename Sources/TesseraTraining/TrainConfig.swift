@@ -12,26 +12,45 @@ public enum TesseraVersion {
 
 /// Everything that defines a training run; written to `<out>/config.json` and read back by `--resume`.
 public struct TrainConfig: Codable, Equatable {
+    /// Model name in `ModelZoo` (or `mlp`, sized for the data).
     public var model = "resnet20"
+    /// Data folder (CIFAR-10 binary, image folder with train/ and test/, or IDX files).
     public var data: String
+    /// Epochs to train.
     public var epochs = 30
+    /// Images per batch.
     public var batchSize = 128
+    /// Optimizer: sgd, adam, adamw or rmsprop.
     public var optimizer = "sgd"
+    /// Peak learning rate.
     public var lr: Float = 0.1
+    /// Momentum (SGD, RMSProp).
     public var momentum: Float = 0.9
+    /// Nesterov momentum (SGD).
     public var nesterov = false
+    /// Weight decay (decoupled for AdamW).
     public var weightDecay: Float = 5e-4
+    /// LR schedule over the run: onecycle, cosine, step, multistep or constant.
     public var schedule = "onecycle"
+    /// Epochs of linear warm-up before the schedule.
     public var warmupEpochs = 0
+    /// Label smoothing of the training loss.
     public var labelSmoothing: Float = 0.1
+    /// Seed of initialization, shuffling and augmentation.
     public var seed: UInt64 = 0
+    /// Threads Tessera computes with (`BLAS.setThreads`).
     public var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// Train on the first N training images only (nil: all).
     public var subset: Int?
     /// Evaluate on the first N test images only (quick runs; nil: all).
     public var testSubset: Int?
+    /// Random crop and horizontal flip for square RGB images.
     public var augment = true
+    /// Safetensors state dict to initialize from (the head is replaced for the data).
     public var initFrom: String?
+    /// Parameters to freeze: none, or backbone (train the head only).
     public var freeze = "none"
+    /// Output folder of the run.
     public var out: String
 
     /// A configuration with defaults for everything but the data folder and output folder.
@@ -43,11 +62,17 @@ public struct TrainConfig: Codable, Equatable {
 
 /// Builds the pieces of a run (data, model, optimizer, schedule, trainer) from a ``TrainConfig``.
 public struct TrainingRun {
+    /// The configuration the run was built from.
     public let config: TrainConfig
+    /// The training and test data.
     public let source: DataSource
+    /// The model being trained.
     public let model: ClassifierModel
+    /// The optimizer over the trainable parameters.
     public let optimizer: Optimizer
+    /// The learning rate per step.
     public let schedule: LRSchedule
+    /// The trainer that runs the epochs.
     public let trainer: Trainer
 
     /// Sets everything up; throws for unusable data, unknown names or incompatible weights.

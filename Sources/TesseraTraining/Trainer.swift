@@ -5,10 +5,15 @@ import TesseraVision
 
 /// The figures of one epoch, one line of `metrics.jsonl`.
 public struct EpochMetrics: Codable, Equatable {
+    /// The epoch (1-based).
     public var epoch: Int
+    /// Mean training loss over the epoch.
     public var trainLoss: Double
+    /// Training accuracy over the epoch (in training mode, as seen by the optimizer).
     public var trainAccuracy: Double
+    /// Mean test loss (nil without evaluation).
     public var testLoss: Double?
+    /// Test accuracy (nil without evaluation).
     public var testAccuracy: Double?
     /// Learning rate of the epoch's last step.
     public var lr: Double
