@@ -64,7 +64,7 @@ extension Tensor {
                              padding: padding, dilation: 1, op: "avgPool2d", ceilMode: ceilMode)
         let OH = g.outH, OW = g.outW
         // Window bounds and divisor of every output position (same for every plane).
-        var windows: [(h0: Int, h1: Int, w0: Int, w1: Int, scale: Float)] = []
+        var windows: [PoolWindow] = []
         windows.reserveCapacity(OH * OW)
         for oh in 0..<OH {
             for ow in 0..<OW {
@@ -76,6 +76,34 @@ extension Tensor {
                 windows.append((h0, h1, w0, w1, divisor > 0 ? 1 / Float(divisor) : 0))
             }
         }
+        return averagedOverWindows(x, windows: windows, planes: planes, H: H, W: W, OH: OH, OW: OW, op: "avg_pool2d")
+    }
+
+    /// Adaptive average pooling to `outputSize`, as `torch.nn.functional.adaptive_avg_pool2d`:
+    /// output cell i covers input rows ⌊i·H/oh⌋ ..< ⌈(i+1)·H/oh⌉.
+    public func adaptiveAvgPool2d(_ outputSize: Size2) -> Tensor {
+        let (x, planes, H, W) = poolInput("adaptiveAvgPool2d")
+        let OH = outputSize.h, OW = outputSize.w
+        precondition(OH > 0 && OW > 0, "adaptiveAvgPool2d: output size \(outputSize) must be positive")
+        if OH == 1 && OW == 1 { return globalAveragePooled(x: x, planes: planes, H: H, W: W) }
+        var windows: [PoolWindow] = []
+        for oh in 0..<OH {
+            for ow in 0..<OW {
+                let h0 = oh * H / OH, h1 = ((oh + 1) * H + OH - 1) / OH
+                let w0 = ow * W / OW, w1 = ((ow + 1) * W + OW - 1) / OW
+                let cnt = (h1 - h0) * (w1 - w0)
+                windows.append((h0, h1, w0, w1, cnt > 0 ? 1 / Float(cnt) : 0))
+            }
+        }
+        return averagedOverWindows(x, windows: windows, planes: planes, H: H, W: W, OH: OH, OW: OW, op: "adaptive_avg_pool2d")
+    }
+
+    /// A rectangle of input positions [h0, h1) × [w0, w1) averaged into one output, with 1/divisor.
+    typealias PoolWindow = (h0: Int, h1: Int, w0: Int, w1: Int, scale: Float)
+
+    /// Average pooling over precomputed windows (the same for every plane), forward and backward.
+    /// x: [N, C, H, W] contiguous; output [N, C, OH, OW] with `windows` in row-major output order.
+    private func averagedOverWindows(_ x: Tensor, windows: [PoolWindow], planes: Int, H: Int, W: Int, OH: Int, OW: Int, op: String) -> Tensor {
         let out = Tensor(empty: [shape[0], shape[1], OH, OW])
         let xp = x.ptr, yp = out.ptr, per = OH * OW
         for p in 0..<planes {
@@ -88,7 +116,7 @@ extension Tensor {
         }
         guard Tensor.isRecording(self) else { return out }
         let inShape = shape
-        return out.recorded("avg_pool2d", (self, { grad in
+        return out.recorded(op, (self, { grad in
             let gy = grad.contiguous(), dx = Tensor.zeros(inShape)
             let gp = gy.ptr, dp = dx.ptr
             for p in 0..<planes {
@@ -96,48 +124,6 @@ extension Tensor {
                 for (k, win) in windows.enumerated() {
                     let v = gp[p * per + k] * win.scale
                     for ih in win.h0..<Swift.max(win.h0, win.h1) { for iw in win.w0..<Swift.max(win.w0, win.w1) { dst[ih * W + iw] += v } }
-                }
-            }
-            return dx
-        }))
-    }
-
-    /// Adaptive average pooling to `outputSize`, as `torch.nn.functional.adaptive_avg_pool2d`:
-    /// output cell i covers input rows ⌊i·H/oh⌋ ..< ⌈(i+1)·H/oh⌉.
-    public func adaptiveAvgPool2d(_ outputSize: Size2) -> Tensor {
-        let (x, planes, H, W) = poolInput("adaptiveAvgPool2d")
-        let OH = outputSize.h, OW = outputSize.w
-        precondition(OH > 0 && OW > 0, "adaptiveAvgPool2d: output size \(outputSize) must be positive")
-        if OH == 1 && OW == 1 { return globalAveragePooled(x: x, planes: planes, H: H, W: W) }
-        var windows: [(h0: Int, h1: Int, w0: Int, w1: Int, scale: Float)] = []
-        for oh in 0..<OH {
-            for ow in 0..<OW {
-                let h0 = oh * H / OH, h1 = ((oh + 1) * H + OH - 1) / OH
-                let w0 = ow * W / OW, w1 = ((ow + 1) * W + OW - 1) / OW
-                let cnt = (h1 - h0) * (w1 - w0)
-                windows.append((h0, h1, w0, w1, cnt > 0 ? 1 / Float(cnt) : 0))
-            }
-        }
-        let out = Tensor(empty: [shape[0], shape[1], OH, OW])
-        let xp = x.ptr, yp = out.ptr, per = OH * OW
-        for p in 0..<planes {
-            let src = xp + p * H * W
-            for (k, win) in windows.enumerated() {
-                var s: Float = 0
-                for ih in win.h0..<win.h1 { for iw in win.w0..<win.w1 { s += src[ih * W + iw] } }
-                yp[p * per + k] = s * win.scale
-            }
-        }
-        guard Tensor.isRecording(self) else { return out }
-        let inShape = shape
-        return out.recorded("adaptive_avg_pool2d", (self, { grad in
-            let gy = grad.contiguous(), dx = Tensor.zeros(inShape)
-            let gp = gy.ptr, dp = dx.ptr
-            for p in 0..<planes {
-                let dst = dp + p * H * W
-                for (k, win) in windows.enumerated() {
-                    let v = gp[p * per + k] * win.scale
-                    for ih in win.h0..<win.h1 { for iw in win.w0..<win.w1 { dst[ih * W + iw] += v } }
                 }
             }
             return dx
