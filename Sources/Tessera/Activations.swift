@@ -105,14 +105,41 @@ extension Tensor {
     }
 
     /// x · weightᵀ + bias, as `torch.nn.functional.linear`: x [*, in], weight [out, in], bias [out].
-    /// The transpose is handed to BLAS as a flag.
+    /// One GEMM with the weight passed transposed by flag; backward computes dW = gᵀ·x directly
+    /// in the weight's layout (no transposed gradient to copy) and dx = g·W.
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
         precondition(weight.rank == 2 && rank >= 1 && shape[rank - 1] == weight.shape[1],
                      "linear: input \(shape) does not fit weight \(weight.shape) (expects [*, \(weight.rank == 2 ? weight.shape[1] : -1)])")
-        let y = matmul(weight.transposed(0, 1))
-        guard let bias else { return y }
-        precondition(bias.shape == [weight.shape[0]], "linear: bias \(bias.shape) does not fit weight \(weight.shape)")
-        return y + bias
+        let outF = weight.shape[0], inF = weight.shape[1]
+        if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape) does not fit weight \(weight.shape)") }
+        let lead = Array(shape.dropLast()), rows = lead.reduce(1, *)
+        let x = detach().contiguous(), w = weight.detach().contiguous()
+        let out = Tensor(empty: lead + [outF])
+        // out [rows, out] = x [rows, in] · wᵀ
+        BLAS.gemmThreaded(transA: false, transB: true, m: rows, n: outF, k: inF, a: x.ptr, lda: inF, b: w.ptr, ldb: inF, c: out.ptr, ldc: outF)
+        if let bias, rows > 0 {
+            let b = bias.detach().contiguous()
+            let bp = b.ptr, op = out.ptr
+            for r in 0..<rows { let row = op + r * outF; for j in 0..<outF { row[j] += bp[j] } }
+        }
+        guard Tensor.isRecording(self, weight) || (bias.map { Tensor.isRecording($0) } ?? false) else { return out }
+        let inShape = shape
+        var inputs: [(Tensor, (Tensor) -> Tensor)] = [
+            (self, { g in
+                let gc = g.contiguous(), dx = Tensor(empty: inShape)
+                // dx [rows, in] = g [rows, out] · w [out, in]
+                BLAS.gemmThreaded(transA: false, transB: false, m: rows, n: inF, k: outF, a: gc.ptr, lda: outF, b: w.ptr, ldb: inF, c: dx.ptr, ldc: inF)
+                return dx
+            }),
+            (weight, { g in
+                let gc = g.contiguous(), dw = Tensor(empty: [outF, inF])
+                // dw [out, in] = gᵀ [out, rows] · x [rows, in]
+                BLAS.gemmThreaded(transA: true, transB: false, m: outF, n: inF, k: rows, a: gc.ptr, lda: outF, b: x.ptr, ldb: inF, c: dw.ptr, ldc: inF)
+                return dw
+            }),
+        ]
+        if let bias { inputs.append((bias, { g in g.reshaped([rows, outF]).sum(axes: [0]) })) }
+        return out.recordedList("linear", inputs)
     }
 
     /// Zeroes each element with probability `p` and scales the rest by 1/(1−p) (training only).

@@ -50,4 +50,42 @@ public enum BLAS {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+
+    /// Above this many multiply–adds a GEMM is handed to OpenBLAS's own threads; below it the rows
+    /// of C are split across Tessera's threads, each running a single-threaded GEMM. OpenBLAS's
+    /// idle workers spin after every threaded call, which on a small GEMM (an MLP layer) costs more
+    /// than the threading gains: `perf` showed ~20% of an MLP step in `sched_yield`.
+    static let openBLASThreadingThreshold = 1 << 28
+
+    /// ``gemm(transA:transB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` using all of Tessera's threads:
+    /// OpenBLAS's threads for a large product, a split over the rows (or columns) of C otherwise.
+    /// Call outside parallel regions.
+    static func gemmThreaded(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let work = m * n * k
+        let parts = Swift.min(threads, Swift.max(1, work / (1 << 21)))
+        if work >= openBLASThreadingThreshold || parts <= 1 || (m < 2 * parts && n < 2 * parts) {
+            useOpenBLASThreads(work >= openBLASThreadingThreshold ? threads : 1)
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        useOpenBLASThreads(1)
+        if m >= n || m >= 2 * parts {
+            // Rows of C ↔ rows of op(A).
+            Parallel.forRanges(m, parts: parts) { r in
+                let aStart = transA ? a + r.lowerBound : a + r.lowerBound * lda
+                gemm(transA: transA, transB: transB, m: r.count, n: n, k: k, alpha: alpha, a: aStart, lda: lda,
+                     b: b, ldb: ldb, beta: beta, c: c + r.lowerBound * ldc, ldc: ldc)
+            }
+        } else {
+            // Columns of C ↔ columns of op(B).
+            Parallel.forRanges(n, parts: parts) { r in
+                let bStart = transB ? b + r.lowerBound * ldb : b + r.lowerBound
+                gemm(transA: transA, transB: transB, m: m, n: r.count, k: k, alpha: alpha, a: a, lda: lda,
+                     b: bStart, ldb: ldb, beta: beta, c: c + r.lowerBound, ldc: ldc)
+            }
+        }
+    }
 }

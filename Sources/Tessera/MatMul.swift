@@ -40,7 +40,6 @@ extension Tensor {
         let opA = MatrixOperand(ae), opB = MatrixOperand(be)
         let nb = Shape.count(batch)
         if nb > 0 && m > 0 && n > 0 {
-            BLAS.useOpenBLASThreads(BLAS.threads)
             // Offsets of each batch entry, walking the (possibly broadcast) batch strides.
             let bsA = Array(opA.tensor.strides.dropLast(2)), bsB = Array(opB.tensor.strides.dropLast(2))
             var idx = [Int](repeating: 0, count: batch.count)
@@ -48,8 +47,8 @@ extension Tensor {
             for i in 0..<nb {
                 var oa = opA.tensor.offset, ob = opB.tensor.offset
                 for d in 0..<batch.count { oa += idx[d] * bsA[d]; ob += idx[d] * bsB[d] }
-                BLAS.gemm(transA: opA.transposed, transB: opB.transposed, m: m, n: n, k: k,
-                          a: pa + oa, lda: opA.ld, b: pb + ob, ldb: opB.ld, c: out.ptr + i * m * n, ldc: n)
+                BLAS.gemmThreaded(transA: opA.transposed, transB: opB.transposed, m: m, n: n, k: k,
+                                  a: pa + oa, lda: opA.ld, b: pb + ob, ldb: opB.ld, c: out.ptr + i * m * n, ldc: n)
                 var d = batch.count - 1
                 while d >= 0 { idx[d] += 1; if idx[d] < batch[d] { break }; idx[d] = 0; d -= 1 }
             }
