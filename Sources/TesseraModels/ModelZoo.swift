@@ -63,6 +63,8 @@ public enum ModelZoo {
                 ResNet(block: block, layers: layers, classes: $0, cifarStem: true)
             })
         }
+        e.append(Entry(name: "fastnet", summary: "CIFARFastNet: 2×2 patch-whitening stem, conv groups 64/256/256 (speed-run style)",
+                       defaultClasses: 10, inputShape: [3, 32, 32]) { CIFARFastNet(classes: $0) })
         e.append(Entry(name: "mlp", summary: "MLP 3072-512-512-classes with ReLU", defaultClasses: 10, inputShape: [3, 32, 32]) {
             MLP(widths: [3072, 512, 512, $0])
         })

@@ -105,6 +105,12 @@ public struct TrainingRun {
         let testLoader = DataLoader(dataset: test, batchSize: max(config.batchSize, 256), shuffle: false,
                                     transform: Normalize(mean: source.mean, std: source.std), prefetch: 2)
 
+        if let fast = model as? CIFARFastNet, config.initFrom == nil {
+            // The whitening stem is set from the statistics of (up to) 5,000 normalized training images.
+            let sample = DataLoader(dataset: SubsetDataset(train, first: 5000), batchSize: 5000, shuffle: false,
+                                    transform: Normalize(mean: source.mean, std: source.std), prefetch: 0)
+            if let batch = try sample.epoch(0).next() { try fast.initializeWhitening(from: batch.images) }
+        }
         let params = model.namedParameters().filter { $0.tensor.requiresGrad }
         switch config.optimizer {
         case "sgd": optimizer = SGD(parameters: params, lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay)

@@ -1,0 +1,121 @@
+import Foundation
+import Tessera
+import TesseraNN
+
+/// Two 3×3 convolutions with batch norm and GELU, the first followed by 2×2 max-pooling: the
+/// building block of ``CIFARFastNet``.
+public final class FastConvGroup: Module {
+    /// A group from `inChannels` to `outChannels` that halves the resolution.
+    public init(_ inChannels: Int, _ outChannels: Int, batchNormMomentum: Float, batchNormEps: Float) {
+        super.init()
+        register("conv1", Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1, bias: false))
+        register("pool", MaxPool2d(kernelSize: 2))
+        register("norm1", BatchNorm2d(outChannels, eps: batchNormEps, momentum: batchNormMomentum))
+        register("act1", GELU())
+        register("conv2", Conv2d(outChannels, outChannels, kernelSize: 3, padding: 1, bias: false))
+        register("norm2", BatchNorm2d(outChannels, eps: batchNormEps, momentum: batchNormMomentum))
+        register("act2", GELU())
+        // The batch-norm scales stay at 1; only their shifts are trained.
+        for name in ["norm1.weight", "norm2.weight"] { _ = freeze(prefix: name) }
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor {
+        var y = self["pool"](self["conv1"](x))
+        y = self["act1"](self["norm1"](y))
+        return self["act2"](self["norm2"](self["conv2"](y)))
+    }
+}
+
+/// A small, fast CIFAR-10 network in the style of the public speed-run ("airbench") designs:
+/// a 2×2 patch-whitening convolution (3 → 24 channels, initialized from the data by
+/// ``initializeWhitening(from:eps:)``), three ``FastConvGroup``s of 64, 256 and 256 channels,
+/// a 3×3 max-pool to 1×1, and a bias-free linear head whose output is divided by 9.
+///
+/// About 1.97 M parameters and 0.24 GFLOP per 32×32 image forward.
+public final class CIFARFastNet: Module, ClassifierModel {
+    /// Channels of the three groups.
+    public let widths: [Int]
+    /// The logits are multiplied by this (a fixed temperature).
+    public let outputScale: Float
+
+    /// A network for `classes` classes; `widths` are the channels of the three groups.
+    public init(classes: Int = 10, widths: [Int] = [64, 256, 256], batchNormMomentum: Float = 0.4, batchNormEps: Float = 1e-12,
+                outputScale: Float = 1.0 / 9) {
+        precondition(widths.count == 3 && widths.allSatisfy { $0 > 0 } && classes > 0,
+                     "CIFARFastNet: needs 3 positive widths and classes > 0, got \(widths), \(classes)")
+        self.widths = widths
+        self.outputScale = outputScale
+        super.init()
+        register("whiten", Conv2d(3, 24, kernelSize: 2, padding: 0, bias: true))
+        register("act", GELU())
+        var inC = 24
+        for (i, w) in widths.enumerated() {
+            register("layer\(i + 1)", FastConvGroup(inC, w, batchNormMomentum: batchNormMomentum, batchNormEps: batchNormEps))
+            inC = w
+        }
+        register("pool", MaxPool2d(kernelSize: 3))
+        register("fc", Linear(inC, classes, bias: false))
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4 && x.shape[1] == 3, "CIFARFastNet: expects input [N, 3, H, W], got \(x.shape)")
+        var y = self["act"](self["whiten"](x))
+        y = self["layer3"](self["layer2"](self["layer1"](y)))
+        y = self["pool"](y).flattened(from: 1)
+        return self["fc"](y) * outputScale
+    }
+
+    /// The dotted path of the classifier.
+    public var headPath: String { "fc" }
+
+    /// Sets the whitening convolution from the data: the covariance Σ of all 2×2×3 patches of
+    /// `images` [N, 3, H, W] is decomposed as V·diag(λ)·Vᵀ (LAPACK `ssyevd`), and the 24
+    /// filters are the 12 rows of diag(λ + eps)^(-1/2)·Vᵀ and their negatives, so the first
+    /// layer's outputs are decorrelated with unit variance. The whitening weights are frozen.
+    public func initializeWhitening(from images: Tensor, eps: Float = 5e-4) throws {
+        precondition(images.rank == 4 && images.shape[1] == 3 && images.shape[2] >= 2 && images.shape[3] >= 2,
+                     "CIFARFastNet.initializeWhitening: expects images [N, 3, H, W], got \(images.shape)")
+        let x = images.contiguous()
+        let n = x.shape[0], h = x.shape[2], w = x.shape[3]
+        var sum = [Double](repeating: 0, count: 12), outer = [Double](repeating: 0, count: 144)
+        var patch = [Double](repeating: 0, count: 12)
+        x.withUnsafeBufferPointer { p in
+            for s in 0..<n {
+                for i in 0..<(h - 1) {
+                    for j in 0..<(w - 1) {
+                        // Patch element order (c, di, dj) matches the weight layout [out, c, 2, 2].
+                        for c in 0..<3 { for di in 0..<2 { for dj in 0..<2 {
+                            patch[c * 4 + di * 2 + dj] = Double(p[((s * 3 + c) * h + i + di) * w + j + dj])
+                        } } }
+                        for a in 0..<12 {
+                            sum[a] += patch[a]
+                            for b in a..<12 { outer[a * 12 + b] += patch[a] * patch[b] }
+                        }
+                    }
+                }
+            }
+        }
+        let count = Double(n * (h - 1) * (w - 1))
+        var cov = [Float](repeating: 0, count: 144)
+        for a in 0..<12 {
+            for b in a..<12 {
+                let v = Float(outer[a * 12 + b] / count - sum[a] / count * (sum[b] / count))
+                cov[a * 12 + b] = v; cov[b * 12 + a] = v
+            }
+        }
+        let (lambda, vectors) = try Linalg.eigh(Tensor(cov, shape: [12, 12]))
+        let l = lambda.scalars, v = vectors.scalars   // v[r * 12 + k]: component r of eigenvector k
+        var filters = [Float](repeating: 0, count: 24 * 12)
+        for k in 0..<12 {
+            let scale = 1 / (max(l[k], 0) + eps).squareRoot()
+            for r in 0..<12 {
+                filters[k * 12 + r] = v[r * 12 + k] * scale
+                filters[(k + 12) * 12 + r] = -v[r * 12 + k] * scale
+            }
+        }
+        let weight = (module(at: "whiten") as! Conv2d).weight
+        withNoGrad { weight.assign(Tensor(filters, shape: [24, 3, 2, 2])) }
+        weight.grad = nil
+        _ = freeze(prefix: "whiten.weight")
+    }
+}

@@ -1,0 +1,40 @@
+import XCTest
+import Tessera
+import TesseraNN
+import TesseraModels
+
+final class FastNetTests: XCTestCase {
+    func testShapesAndParameterCount() {
+        let net = CIFARFastNet()
+        let y = withNoGrad { net(Tensor.zeros([2, 3, 32, 32])) }
+        XCTAssertEqual(y.shape, [2, 10])
+        // whiten 24·12 + 24; groups: 24·64·9 + 64·64·9, 64·256·9 + 256·256·9, 256·256·9 ·2; BN 2·(64 + 256 + 256)·2; fc 256·10
+        let expected = 24 * 12 + 24 + (24 * 64 * 9 + 64 * 64 * 9) + (64 * 256 * 9 + 256 * 256 * 9) + 2 * 256 * 256 * 9
+            + 2 * 2 * (64 + 256 + 256) + 256 * 10
+        XCTAssertEqual(net.parameterCount, expected)
+        XCTAssertEqual(try ModelZoo.parameterCount("fastnet"), expected)
+        // Batch-norm scales are not trained.
+        XCTAssertFalse(net.namedParameters().first { $0.name == "layer1.norm1.weight" }!.tensor.requiresGrad)
+    }
+
+    func testWhiteningDecorrelatesPatches() throws {
+        var gen = SeededGenerator(seed: 7)
+        // Correlated channels: the green and blue planes follow red.
+        let base = Tensor.rand([8, 1, 12, 12], generator: &gen)
+        let images = Tensor.concat([base, base * 0.8 + Tensor.rand([8, 1, 12, 12], generator: &gen) * 0.2, base * 0.5], axis: 1)
+        let net = CIFARFastNet(widths: [4, 4, 4])
+        try net.initializeWhitening(from: images, eps: 1e-6)
+        let w = net.namedParameters().first { $0.name == "whiten.weight" }!.tensor
+        XCTAssertFalse(w.requiresGrad, "the whitening filters are frozen")
+        // The first 12 filter responses (without bias) have a covariance close to the identity
+        // in the directions the data spans (eigenvalues above eps).
+        let responses = withNoGrad { images.conv2d(weight: w.slice(axis: 0, 0, 12)) }   // [8, 12, 11, 11]
+        let flat = responses.permuted([1, 0, 2, 3]).reshaped([12, -1])
+        let centered = flat - flat.mean(axes: [1], keepDims: true)
+        let cov = centered.matmul(centered.T) / Float(flat.shape[1])
+        var unitDirections = 0
+        for k in 0..<12 where Swift.abs(cov[k, k] - 1) < 0.05 { unitDirections += 1 }
+        XCTAssertGreaterThanOrEqual(unitDirections, 6, "whitened directions have unit variance: \(cov)")
+        for a in 0..<12 { for b in 0..<12 where a != b { XCTAssertEqual(cov[a, b], 0, accuracy: 0.05) } }
+    }
+}
