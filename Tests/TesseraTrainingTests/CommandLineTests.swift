@@ -81,11 +81,22 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(e.status, 0, e.err)
         XCTAssertTrue(e.out.contains("test accuracy"), e.out)
         XCTAssertTrue(e.out.contains("confusion matrix"), e.out)
+        // Any PNG kind and size: 16-bit gray, palette with transparency, 16-bit RGBA, interlaced.
+        let fixtures = repo.appendingPathComponent("Tests/TesseraVisionTests/Fixtures/png")
+        let kinds = ["gray16.png", "palette8_trns.png", "rgba16.png", "interlaced_rgb8.png"].map { fixtures.appendingPathComponent($0).path }
+        var images = kinds
         let png = shared.appendingPathComponent("cifar10-png-sample/test/cat/0.png").path
-        if FileManager.default.fileExists(atPath: png) {
-            let p = try run(["predict", "--checkpoint", checkpoint, png])
-            XCTAssertEqual(p.status, 0, p.err)
-            XCTAssertTrue(p.out.contains("%"), p.out)
-        }
+        if FileManager.default.fileExists(atPath: png) { images.append(png) }
+        let p = try run(["predict", "--checkpoint", checkpoint, "--top-k", "2"] + images)
+        XCTAssertEqual(p.status, 0, p.err)
+        XCTAssertEqual(p.out.split(separator: "\n").count, images.count, p.out)
+        for path in images { XCTAssertTrue(p.out.contains(path + ": "), "no prediction for \(path): \(p.out)") }
+        // A corrupt file among them is reported by name and makes the exit status non-zero.
+        let bad = try tempDir().appendingPathComponent("bad.png")
+        try Data([0x89, 0x50, 0x4E, 0x47, 0, 1, 2, 3]).write(to: bad)
+        let q = try run(["predict", "--checkpoint", checkpoint, kinds[0], bad.path])
+        XCTAssertEqual(q.status, 1)
+        XCTAssertTrue(q.err.contains(bad.path), q.err)
+        XCTAssertTrue(q.out.contains(kinds[0] + ": "), q.out)
     }
 }
