@@ -49,6 +49,16 @@ struct ConvGeometry {
     /// Columns per image: outH · outW.
     var positions: Int { outH * outW }
     var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
+
+    /// For kernel column `j`: the input column offset of output column 0, and the output columns
+    /// `lo..<hi` whose input column falls inside the image (the rest read padding).
+    @inline(__always)
+    func validColumns(tap j: Int) -> (offset: Int, lo: Int, hi: Int) {
+        let off = j * dw - pw
+        let lo = off >= 0 ? 0 : Swift.min(outW, (-off + sw - 1) / sw)
+        let hi = Swift.max(lo, Swift.min(outW, (width - off + sw - 1) / sw))
+        return (off, lo, hi)
+    }
 }
 
 // MARK: - im2col / col2im
@@ -68,10 +78,7 @@ func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ col: UnsafeMutablePo
         for i in 0..<g.kh {
             for j in 0..<g.kw {
                 let dst = col + row * ldc
-                let offW = j * g.dw - g.pw
-                // Output columns whose input column is inside the image: ow in [owLo, owHi).
-                let owLo = offW >= 0 ? 0 : Swift.min(OW, (-offW + g.sw - 1) / g.sw)
-                let owHi = Swift.max(owLo, Swift.min(OW, (W - offW + g.sw - 1) / g.sw))
+                let (offW, owLo, owHi) = g.validColumns(tap: j)
                 if sameWidth && g.sh == 1 {
                     // Rows with the input row inside the image: oh in [ohLo, ohHi).
                     let offH = i * g.dh - g.ph
@@ -125,9 +132,7 @@ func col2im(_ col: UnsafePointer<Float>, ldc: Int, _ g: ConvGeometry, _ dx: Unsa
         for i in 0..<g.kh {
             for j in 0..<g.kw {
                 let src = col + row * ldc
-                let offW = j * g.dw - g.pw
-                let owLo = offW >= 0 ? 0 : Swift.min(OW, (-offW + g.sw - 1) / g.sw)
-                let owHi = Swift.max(owLo, Swift.min(OW, (W - offW + g.sw - 1) / g.sw))
+                let (offW, owLo, owHi) = g.validColumns(tap: j)
                 for oh in 0..<OH {
                     let ih = oh * g.sh - g.ph + i * g.dh
                     if ih < 0 || ih >= H { continue }
