@@ -234,39 +234,47 @@ struct Conv2dKernel {
         return (geo.isPointwise ? 0 : K * ld(B)) + outPerGroup * ld(B)
     }
 
+    /// Walks `range` in chunks of at most ``chunk`` images and, in each chunk, every group:
+    /// `body(firstImage, imagesInChunk, group, columns, staging)`, with the column matrix
+    /// [K, b·P] and the staging matrix [Og, b·P] (row stride ``ld(_:)``) from one workspace.
+    private func forEachChunk(in range: Range<Int>,
+                              _ body: (Int, Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        Workspace.borrow(workspaceCount) { ws in
+            let columns = ws, staging = ws + (geo.isPointwise ? 0 : geo.patch * ld(chunk))
+            var s0 = range.lowerBound
+            while s0 < range.upperBound {
+                let b = Swift.min(chunk, range.upperBound - s0)
+                for gi in 0..<groups { body(s0, b, gi, columns, staging) }
+                s0 += b
+            }
+        }
+    }
+
     func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let K = geo.patch, P = geo.positions, Og = outPerGroup, B = chunk
+        let K = geo.patch, P = geo.positions, Og = outPerGroup
         if n == 0 || P == 0 || outChannels == 0 { return }
         forEachPart { _, range in
-            Workspace.borrow(workspaceCount) { ws in
-                let col = ws, yc = ws + (geo.isPointwise ? 0 : K * ld(B))
-                var s0 = range.lowerBound
-                while s0 < range.upperBound {
-                    let b = Swift.min(B, range.upperBound - s0)
-                    for gi in 0..<groups {
-                        let wg = w + gi * Og * K
-                        if geo.isPointwise {
-                            BLAS.gemm(transA: false, transB: false, m: Og, n: P, k: K, a: wg, lda: K,
-                                      b: x + (s0 * groups + gi) * inPlane, ldb: P,
-                                      c: y + (s0 * outChannels + gi * Og) * P, ldc: P)
-                            continue
-                        }
-                        let L = ld(b)
-                        for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: L) }
-                        if b == 1 {
-                            BLAS.gemm(transA: false, transB: false, m: Og, n: P, k: K, a: wg, lda: K, b: col, ldb: L,
-                                      c: y + (s0 * outChannels + gi * Og) * P, ldc: P)
-                        } else {
-                            // yc: [Og, b·P] (row stride L) → y[s0 + i, gi·Og + o, :]
-                            BLAS.gemm(transA: false, transB: false, m: Og, n: b * P, k: K, a: wg, lda: K, b: col, ldb: L, c: yc, ldc: L)
-                            for i in 0..<b {
-                                for o in 0..<Og {
-                                    (y + ((s0 + i) * outChannels + gi * Og + o) * P).update(from: yc + o * L + i * P, count: P)
-                                }
-                            }
+            forEachChunk(in: range) { s0, b, gi, col, yc in
+                let wg = w + gi * Og * K
+                if geo.isPointwise {
+                    BLAS.gemm(transA: false, transB: false, m: Og, n: P, k: K, a: wg, lda: K,
+                              b: x + (s0 * groups + gi) * inPlane, ldb: P,
+                              c: y + (s0 * outChannels + gi * Og) * P, ldc: P)
+                    return
+                }
+                let L = ld(b)
+                for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: L) }
+                if b == 1 {
+                    BLAS.gemm(transA: false, transB: false, m: Og, n: P, k: K, a: wg, lda: K, b: col, ldb: L,
+                              c: y + (s0 * outChannels + gi * Og) * P, ldc: P)
+                } else {
+                    // yc: [Og, b·P] (row stride L) → y[s0 + i, gi·Og + o, :]
+                    BLAS.gemm(transA: false, transB: false, m: Og, n: b * P, k: K, a: wg, lda: K, b: col, ldb: L, c: yc, ldc: L)
+                    for i in 0..<b {
+                        for o in 0..<Og {
+                            (y + ((s0 + i) * outChannels + gi * Og + o) * P).update(from: yc + o * L + i * P, count: P)
                         }
                     }
-                    s0 += b
                 }
             }
         }
@@ -274,7 +282,7 @@ struct Conv2dKernel {
 
     /// dw += Σ dy_g · col(x)ᵀ. Each part accumulates into its own buffer; the parts are summed at the end.
     func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>) {
-        let K = geo.patch, P = geo.positions, Og = outPerGroup, B = chunk
+        let K = geo.patch, P = geo.positions, Og = outPerGroup
         if n == 0 || P == 0 || outChannels == 0 { return }
         let wCount = outChannels * K
         let p = parts
@@ -282,26 +290,18 @@ struct Conv2dKernel {
             if p > 1 { partials.update(repeating: 0, count: wCount * (p - 1)) }
             forEachPart { part, range in
                 let target = part == 0 ? dw : partials + (part - 1) * wCount
-                Workspace.borrow(workspaceCount) { ws in
-                    let col = ws, dyc = ws + (geo.isPointwise ? 0 : K * ld(B))
-                    var s0 = range.lowerBound
-                    while s0 < range.upperBound {
-                        let b = Swift.min(B, range.upperBound - s0)
-                        for gi in 0..<groups {
-                            let dwg = target + gi * Og * K
-                            if geo.isPointwise {
-                                BLAS.gemm(transA: false, transB: true, m: Og, n: K, k: P,
-                                          a: dy + (s0 * outChannels + gi * Og) * P, lda: P,
-                                          b: x + (s0 * groups + gi) * inPlane, ldb: P, beta: 1, c: dwg, ldc: K)
-                                continue
-                            }
-                            let L = ld(b)
-                            for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: L) }
-                            let (dyg, lda) = gather(dy, s0: s0, b: b, gi: gi, into: dyc)
-                            BLAS.gemm(transA: false, transB: true, m: Og, n: K, k: b * P, a: dyg, lda: lda, b: col, ldb: L, beta: 1, c: dwg, ldc: K)
-                        }
-                        s0 += b
+                forEachChunk(in: range) { s0, b, gi, col, dyc in
+                    let dwg = target + gi * Og * K
+                    if geo.isPointwise {
+                        BLAS.gemm(transA: false, transB: true, m: Og, n: K, k: P,
+                                  a: dy + (s0 * outChannels + gi * Og) * P, lda: P,
+                                  b: x + (s0 * groups + gi) * inPlane, ldb: P, beta: 1, c: dwg, ldc: K)
+                        return
                     }
+                    let L = ld(b)
+                    for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: L) }
+                    let (dyg, lda) = gather(dy, s0: s0, b: b, gi: gi, into: dyc)
+                    BLAS.gemm(transA: false, transB: true, m: Og, n: K, k: b * P, a: dyg, lda: lda, b: col, ldb: L, beta: 1, c: dwg, ldc: K)
                 }
             }
             for part in 1..<Swift.max(p, 1) {
@@ -351,29 +351,21 @@ struct Conv2dKernel {
 
     /// dx += col2im(wᵀ · dy); the parts write disjoint images.
     func backwardInputByColumns(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let K = geo.patch, P = geo.positions, Og = outPerGroup, B = chunk
+        let K = geo.patch, P = geo.positions, Og = outPerGroup
         if n == 0 || P == 0 || outChannels == 0 { return }
         forEachPart { _, range in
-            Workspace.borrow(K * ld(B) + Og * ld(B)) { ws in
-                let dcol = ws, dyc = ws + K * ld(B)
-                var s0 = range.lowerBound
-                while s0 < range.upperBound {
-                    let b = Swift.min(B, range.upperBound - s0)
-                    for gi in 0..<groups {
-                        let wg = w + gi * Og * K
-                        if geo.isPointwise {
-                            BLAS.gemm(transA: true, transB: false, m: K, n: P, k: Og, a: wg, lda: K,
-                                      b: dy + (s0 * outChannels + gi * Og) * P, ldb: P, beta: 1,
-                                      c: dx + (s0 * groups + gi) * inPlane, ldc: P)
-                            continue
-                        }
-                        let (dyg, ldy) = gather(dy, s0: s0, b: b, gi: gi, into: dyc)
-                        let L = ld(b)
-                        BLAS.gemm(transA: true, transB: false, m: K, n: b * P, k: Og, a: wg, lda: K, b: dyg, ldb: ldy, c: dcol, ldc: L)
-                        for i in 0..<b { col2im(dcol + i * P, ldc: L, geo, dx + ((s0 + i) * groups + gi) * inPlane) }
-                    }
-                    s0 += b
+            forEachChunk(in: range) { s0, b, gi, dcol, dyc in
+                let wg = w + gi * Og * K
+                if geo.isPointwise {
+                    BLAS.gemm(transA: true, transB: false, m: K, n: P, k: Og, a: wg, lda: K,
+                              b: dy + (s0 * outChannels + gi * Og) * P, ldb: P, beta: 1,
+                              c: dx + (s0 * groups + gi) * inPlane, ldc: P)
+                    return
                 }
+                let (dyg, ldy) = gather(dy, s0: s0, b: b, gi: gi, into: dyc)
+                let L = ld(b)
+                BLAS.gemm(transA: true, transB: false, m: K, n: b * P, k: Og, a: wg, lda: K, b: dyg, ldb: ldy, c: dcol, ldc: L)
+                for i in 0..<b { col2im(dcol + i * P, ldc: L, geo, dx + ((s0 + i) * groups + gi) * inPlane) }
             }
         }
     }
