@@ -24,6 +24,39 @@ public struct ParameterState {
     public var buffers: [String: Tensor] = [:]
 }
 
+/// Hyper-parameters of a subset of the parameters, PyTorch's parameter groups: the parameters
+/// whose names are in `names` take `lrScale` × the optimizer's learning rate (so a schedule
+/// moves every group together, as PyTorch's schedulers scale every group's rate) and, when
+/// given, their own weight decay.
+///
+/// ```swift
+/// let biases = model.namedParameters().map(\.name).filter { $0.hasSuffix("norm1.bias") }
+/// optimizer.groups = [ParameterGroup(names: biases, lrScale: 64, weightDecay: 0)]
+/// ```
+public struct ParameterGroup: Equatable {
+    /// Names of the parameters in the group.
+    public var names: Set<String>
+    /// Multiplier of the optimizer's learning rate for these parameters.
+    public var lrScale: Float
+    /// Weight decay of these parameters (nil: the optimizer's).
+    public var weightDecay: Float?
+
+    /// A group of the parameters named `names`.
+    public init<S: Sequence>(names: S, lrScale: Float = 1, weightDecay: Float? = nil) where S.Element == String {
+        precondition(lrScale >= 0 && lrScale.isFinite, "ParameterGroup: lrScale must be >= 0, got \(lrScale)")
+        precondition(weightDecay.map { $0 >= 0 && $0.isFinite } ?? true, "ParameterGroup: weightDecay must be >= 0, got \(weightDecay!)")
+        self.names = Set(names)
+        self.lrScale = lrScale
+        self.weightDecay = weightDecay
+    }
+}
+
+/// The learning rate and weight decay one parameter is updated with in a step.
+struct StepHyper {
+    var lr: Float
+    var weightDecay: Float
+}
+
 /// Why an optimizer state dict could not be loaded.
 public struct OptimizerStateError: Error, CustomStringConvertible {
     /// What was wrong.
@@ -47,6 +80,18 @@ open class Optimizer {
     public internal(set) var state: [String: ParameterState] = [:]
     /// The optimizer's name for messages.
     var name: String { String(describing: type(of: self)) }
+    /// Parameter groups with their own learning-rate multiplier and weight decay; a parameter
+    /// in no group uses ``lr`` and the optimizer's weight decay. A parameter may be in one group only.
+    public var groups: [ParameterGroup] = [] {
+        didSet {
+            var seen = Set<String>()
+            for g in groups {
+                for n in g.names { precondition(seen.insert(n).inserted, "\(name).groups: parameter '\(n)' is in two groups") }
+            }
+        }
+    }
+    /// The weight decay of parameters outside every group.
+    var defaultWeightDecay: Float { 0 }
 
     init(source: ParameterSource, lr: Float) {
         self.source = source
@@ -71,9 +116,11 @@ open class Optimizer {
                 if st.buffers.values.contains(where: { $0.shape != p.shape }) { st = ParameterState() }
                 st.step += 1
                 let gc = g.contiguous()
+                let group = groups.first { $0.names.contains(pname) }
+                let hyper = StepHyper(lr: lr * (group?.lrScale ?? 1), weightDecay: group?.weightDecay ?? defaultWeightDecay)
                 p.withUnsafeMutableBufferPointer { pb in
                     gc.withUnsafeBufferPointer { gb in
-                        update(param: pb.baseAddress!, grad: gb.baseAddress!, count: pb.count, state: &st, shape: p.shape)
+                        update(param: pb.baseAddress!, grad: gb.baseAddress!, count: pb.count, state: &st, shape: p.shape, hyper: hyper)
                     }
                 }
                 state[pname] = st
@@ -88,7 +135,7 @@ open class Optimizer {
 
     /// The per-element update of one parameter; `state.step` is already incremented.
     func update(param: UnsafeMutablePointer<Float>, grad: UnsafePointer<Float>, count: Int,
-                state: inout ParameterState, shape: [Int]) {
+                state: inout ParameterState, shape: [Int], hyper: StepHyper) {
         preconditionFailure("\(name).update: not implemented")
     }
 
@@ -164,6 +211,7 @@ public final class SGD: Optimizer {
     public let nesterov: Bool
     /// L2 weight decay λ.
     public let weightDecay: Float
+    override var defaultWeightDecay: Float { weightDecay }
 
     /// SGD over a module's parameters (re-read at every step).
     public convenience init(_ module: Module, lr: Float, momentum: Float = 0, dampening: Float = 0,
@@ -192,8 +240,8 @@ public final class SGD: Optimizer {
     }
 
     override func update(param p: UnsafeMutablePointer<Float>, grad g: UnsafePointer<Float>, count n: Int,
-                         state: inout ParameterState, shape: [Int]) {
-        let lr = self.lr, wd = weightDecay, mu = momentum, damp = 1 - dampening
+                         state: inout ParameterState, shape: [Int], hyper: StepHyper) {
+        let lr = hyper.lr, wd = hyper.weightDecay, mu = momentum, damp = 1 - dampening
         if mu == 0 {
             for i in 0..<n {
                 let gi = wd != 0 ? g[i] + wd * p[i] : g[i]
@@ -227,6 +275,7 @@ public class Adam: Optimizer {
     public let eps: Float
     /// Weight decay λ (L2 for Adam, decoupled for AdamW).
     public let weightDecay: Float
+    override var defaultWeightDecay: Float { weightDecay }
     /// Whether to use the maximum of past second moments (AMSGrad).
     public let amsgrad: Bool
     let decoupled: Bool
@@ -260,12 +309,12 @@ public class Adam: Optimizer {
     }
 
     override func update(param p: UnsafeMutablePointer<Float>, grad g: UnsafePointer<Float>, count n: Int,
-                         state: inout ParameterState, shape: [Int]) {
+                         state: inout ParameterState, shape: [Int], hyper: StepHyper) {
         let m = buffer("exp_avg", in: &state, shape: shape)
         let v = buffer("exp_avg_sq", in: &state, shape: shape)
         let vmax = amsgrad ? buffer("max_exp_avg_sq", in: &state, shape: shape) : nil
         let t = Double(state.step)
-        let b1 = beta1, b2 = beta2, wd = weightDecay, eps = self.eps
+        let lr = hyper.lr, b1 = beta1, b2 = beta2, wd = hyper.weightDecay, eps = self.eps
         let bc1 = 1 - Foundation.pow(Double(b1), t)
         let bc2Sqrt = Float((1 - Foundation.pow(Double(b2), t)).squareRoot())
         let stepSize = Float(Double(lr) / bc1)
@@ -352,6 +401,7 @@ public final class RMSProp: Optimizer {
     public let centered: Bool
     /// L2 weight decay λ.
     public let weightDecay: Float
+    override var defaultWeightDecay: Float { weightDecay }
 
     /// RMSProp over a module's parameters.
     public convenience init(_ module: Module, lr: Float = 1e-2, alpha: Float = 0.99, eps: Float = 1e-8, weightDecay: Float = 0,
@@ -380,11 +430,11 @@ public final class RMSProp: Optimizer {
     }
 
     override func update(param p: UnsafeMutablePointer<Float>, grad g: UnsafePointer<Float>, count n: Int,
-                         state: inout ParameterState, shape: [Int]) {
+                         state: inout ParameterState, shape: [Int], hyper: StepHyper) {
         let s = buffer("square_avg", in: &state, shape: shape)
         let a = centered ? buffer("grad_avg", in: &state, shape: shape) : nil
         let b = momentum > 0 ? buffer("momentum_buffer", in: &state, shape: shape) : nil
-        let lr = self.lr, al = alpha, oneMinusA = 1 - alpha, wd = weightDecay, eps = self.eps, mu = momentum
+        let lr = hyper.lr, al = alpha, oneMinusA = 1 - alpha, wd = hyper.weightDecay, eps = self.eps, mu = momentum
         let lerpSmallWeight = oneMinusA < 0.5
         for i in 0..<n {
             let gi = wd != 0 ? g[i] + wd * p[i] : g[i]

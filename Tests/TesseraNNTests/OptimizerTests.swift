@@ -56,6 +56,37 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    func testParameterGroupUpdatesLikeASeparateOptimizerWithTheScaledRateAndItsOwnDecay() {
+        var gen = SeededGenerator(seed: 11)
+        let w0 = Tensor.randn([3, 4], generator: &gen), b0 = Tensor.randn([4], generator: &gen)
+        let grads = (0..<4).map { _ in (Tensor.randn([3, 4], generator: &gen), Tensor.randn([4], generator: &gen)) }
+        func leaf(_ t: Tensor) -> Tensor { var c = t.clone(); c.requiresGrad = true; return c }
+        let makers: [(String, ([(name: String, tensor: Tensor)], Float, Float) -> Optimizer)] = [
+            ("SGD", { SGD(parameters: $0, lr: $1, momentum: 0.85, nesterov: true, weightDecay: $2) }),
+            ("Adam", { Adam(parameters: $0, lr: $1, weightDecay: $2) }),
+            ("AdamW", { AdamW(parameters: $0, lr: $1, weightDecay: $2) }),
+            ("RMSProp", { RMSProp(parameters: $0, lr: $1, weightDecay: $2, momentum: 0.5) }),
+        ]
+        for (name, make) in makers {
+            // One optimizer with a group for "b" (lr × 8, weight decay 0.25) ...
+            let w = leaf(w0), b = leaf(b0)
+            let grouped = make([("w", w), ("b", b)], 0.01, 0.1)
+            grouped.groups = [ParameterGroup(names: ["b"], lrScale: 8, weightDecay: 0.25)]
+            // ... against two plain optimizers, one per parameter.
+            let wRef = leaf(w0), bRef = leaf(b0)
+            let plainW = make([("w", wRef)], 0.01, 0.1), plainB = make([("b", bRef)], 0.08, 0.25)
+            for (gw, gb) in grads {
+                // The schedule changes the base rate; the group follows it.
+                grouped.lr *= 0.9; plainW.lr *= 0.9; plainB.lr *= 0.9
+                w.grad = gw; b.grad = gb; wRef.grad = gw; bRef.grad = gb
+                grouped.step(); plainW.step(); plainB.step()
+            }
+            Compare.close(w, wRef, rtol: 1e-6, atol: 1e-7, "\(name) ungrouped parameter")
+            Compare.close(b, bRef, rtol: 1e-6, atol: 1e-7, "\(name) grouped parameter")
+            XCTAssertNotEqual(b.scalars, b0.scalars)
+        }
+    }
+
     func testStepUpdatesModuleParametersInPlaceAndSkipsMissingGradients() {
         GlobalRandom.seed(1)
         let layer = Linear(3, 2)
