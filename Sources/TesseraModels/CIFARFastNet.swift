@@ -3,16 +3,22 @@ import Tessera
 import TesseraNN
 
 /// Two 3×3 convolutions with batch norm and GELU, the first followed by 2×2 max-pooling: the
-/// building block of ``CIFARFastNet``.
+/// building block of ``CIFARFastNet``. Each convolution's first `inChannels` filters start as
+/// the identity (`Init.dirac`), the rest with PyTorch's default, so the group starts close to a
+/// pass-through and trains faster.
 public final class FastConvGroup: Module {
     /// A group from `inChannels` to `outChannels` that halves the resolution.
     public init(_ inChannels: Int, _ outChannels: Int, batchNormMomentum: Float, batchNormEps: Float) {
         super.init()
-        register("conv1", Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1, bias: false))
+        let conv1 = Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1, bias: false)
+        let conv2 = Conv2d(outChannels, outChannels, kernelSize: 3, padding: 1, bias: false)
+        Init.dirac(conv1.weight)
+        Init.dirac(conv2.weight)
+        register("conv1", conv1)
         register("pool", MaxPool2d(kernelSize: 2))
         register("norm1", BatchNorm2d(outChannels, eps: batchNormEps, momentum: batchNormMomentum))
         register("act1", GELU())
-        register("conv2", Conv2d(outChannels, outChannels, kernelSize: 3, padding: 1, bias: false))
+        register("conv2", conv2)
         register("norm2", BatchNorm2d(outChannels, eps: batchNormEps, momentum: batchNormMomentum))
         register("act2", GELU())
         // The batch-norm scales stay at 1; only their shifts are trained.
@@ -39,7 +45,7 @@ public final class CIFARFastNet: Module, ClassifierModel {
     public let outputScale: Float
 
     /// A network for `classes` classes; `widths` are the channels of the three groups.
-    public init(classes: Int = 10, widths: [Int] = [64, 256, 256], batchNormMomentum: Float = 0.4, batchNormEps: Float = 1e-12,
+    public init(classes: Int = 10, widths: [Int] = [64, 256, 256], batchNormMomentum: Float = 0.1, batchNormEps: Float = 1e-12,
                 outputScale: Float = 1.0 / 9) {
         precondition(widths.count == 3 && widths.allSatisfy { $0 > 0 } && classes > 0,
                      "CIFARFastNet: needs 3 positive widths and classes > 0, got \(widths), \(classes)")

@@ -32,6 +32,26 @@ public enum Init {
         return GlobalRandom.with { Tensor.rand(shape, low: low, high: high, generator: &$0) }
     }
 
+    /// `torch.nn.init.dirac_` on the first `filters` output filters of a convolution weight
+    /// [out, in, kh, kw] (all of them when nil): filter `i` becomes the identity on input
+    /// channel `i` (1 at the kernel centre, 0 elsewhere), so those outputs start as copies of
+    /// their inputs. Filters past `min(filters, in)` are left as they are. No-op while skipping.
+    public static func dirac(_ weight: Tensor, filters: Int? = nil) {
+        precondition(weight.rank == 4 && weight.isContiguous, "Init.dirac: expects a contiguous [out, in, kh, kw] weight, got \(weight.shape)")
+        if isSkipping { return }
+        let (out, inC, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        let n = min(filters ?? out, out, inC), filterSize = inC * kh * kw
+        withNoGrad {
+            weight.withUnsafeMutableBufferPointer { w in
+                for i in 0..<n {
+                    let f = w.baseAddress! + i * filterSize
+                    f.update(repeating: 0, count: filterSize)
+                    f[(i * kh + kh / 2) * kw + kw / 2] = 1
+                }
+            }
+        }
+    }
+
     /// PyTorch's default for Linear and Conv2d: weight `kaiming_uniform_(a: √5)`, that is
     /// U(−1/√fan_in, 1/√fan_in), and bias U(−1/√fan_in, 1/√fan_in).
     public static func defaultWeightAndBias(_ shape: [Int], bias: Bool) -> (weight: Tensor, bias: Tensor?) {

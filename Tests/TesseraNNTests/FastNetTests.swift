@@ -37,4 +37,34 @@ final class FastNetTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(unitDirections, 6, "whitened directions have unit variance: \(cov)")
         for a in 0..<12 { for b in 0..<12 where a != b { XCTAssertEqual(cov[a, b], 0, accuracy: 0.05) } }
     }
+
+    func testDiracFiltersCopyTheirInputChannelAndLeaveTheRestAlone() {
+        GlobalRandom.seed(5)
+        let conv = Conv2d(3, 5, kernelSize: 3, padding: 1, bias: false)
+        let before = conv.weight.scalars
+        Init.dirac(conv.weight)
+        var gen = SeededGenerator(seed: 6)
+        let x = Tensor.randn([2, 3, 6, 7], generator: &gen)
+        let y = withNoGrad { conv(x) }
+        XCTAssertEqual(y.slice(axis: 1, 0, 3).contiguous().scalars, x.scalars, "filters 0..<3 are the identity")
+        let per = 3 * 9
+        XCTAssertEqual(Array(conv.weight.scalars[(3 * per)...]), Array(before[(3 * per)...]), "filters past the input channels keep their values")
+        // A limit on the filter count.
+        let partial = Conv2d(4, 4, kernelSize: 3, padding: 1, bias: false)
+        let kept = partial.weight.scalars
+        Init.dirac(partial.weight, filters: 1)
+        XCTAssertEqual(Array(partial.weight.scalars[36...]), Array(kept[36...]))
+        XCTAssertEqual(partial.weight.scalars[4], 1)
+    }
+
+    func testConvGroupsStartAsIdentityOnTheirInputChannels() {
+        let net = CIFARFastNet(widths: [8, 16, 16])
+        let w = net.namedParameters().first { $0.name == "layer2.conv2.weight" }!.tensor   // [16, 16, 3, 3]
+        var expected = [Float](repeating: 0, count: 16 * 16 * 9)
+        for i in 0..<16 { expected[(i * 16 + i) * 9 + 4] = 1 }
+        XCTAssertEqual(w.scalars, expected)
+        let w1 = net.namedParameters().first { $0.name == "layer2.conv1.weight" }!.tensor   // [16, 8, 3, 3]: 8 identity filters
+        XCTAssertEqual(w1.slice(axis: 0, 0, 1).contiguous().scalars.filter { $0 != 0 }, [1])
+        XCTAssertGreaterThan(w1.slice(axis: 0, 8, 16).contiguous().scalars.filter { $0 != 0 }.count, 500, "the other filters are random")
+    }
 }
