@@ -169,6 +169,8 @@ public final class DataLoader {
                 let index = indices[k]
                 labels[k] = dataset.label(at: index)
                 workspace.reset(shape: inShape)
+                workspace.sampleIndex = index
+                workspace.epoch = epoch
                 try dataset.writeSample(at: index, into: workspace.values)
                 if let transform {
                     var g = sampleGenerator(epoch: epoch, position: start + k)

@@ -34,11 +34,32 @@ public final class SampleBuffer {
 
     @usableFromInline var frontPointer: UnsafeMutablePointer<Float> { front }
 
+    /// The dataset index of the sample being transformed (set by `DataLoader`; 0 otherwise).
+    public var sampleIndex = 0
+    /// The epoch the sample is drawn for (set by `DataLoader`; 0 otherwise).
+    public var epoch = 0
+
     /// Declares that the current values have shape `shape` (e.g. before a dataset writes into
     /// `values`); the contents are not changed.
     public func reset(shape: SampleShape) {
         precondition(shape.count <= capacity, "SampleBuffer.reset: shape \(shape) exceeds capacity \(capacity)")
         self.shape = shape
+    }
+
+    /// Mirrors the current values left to right, in place.
+    public func flipHorizontally() {
+        let w = shape.width
+        let v = frontPointer
+        for r in 0..<(shape.channels * shape.height) {
+            var a = v + r * w, b = a + w - 1
+            while a < b {
+                let t = a.pointee
+                a.pointee = b.pointee
+                b.pointee = t
+                a += 1
+                b -= 1
+            }
+        }
     }
 
     /// Replaces the values with a sample of `newShape` that `body` writes from the current
@@ -228,18 +249,36 @@ public struct RandomHorizontalFlip: Transform {
 
     public func apply(to sample: SampleBuffer, generator: inout SeededGenerator) {
         guard generator.nextUniform() < p else { return }
-        let s = sample.shape, w = s.width
-        let v = sample.values.baseAddress!
-        for r in 0..<(s.channels * s.height) {
-            var a = v + r * w, b = a + w - 1
-            while a < b {
-                let t = a.pointee
-                a.pointee = b.pointee
-                b.pointee = t
-                a += 1
-                b -= 1
-            }
-        }
+        sample.flipHorizontally()
+    }
+}
+
+/// The speed-run ("airbench") flip: each image gets a fixed random orientation from `seed` and
+/// its dataset index, and every odd epoch shows all images mirrored. Over any two consecutive
+/// epochs a model sees every image both ways, which random flipping only does on average.
+/// Uses `SampleBuffer.sampleIndex` and `epoch` (set by `DataLoader`); draws nothing from the
+/// generator.
+public struct AlternatingHorizontalFlip: Transform {
+    /// Seed of the per-image starting orientation.
+    public let seed: UInt64
+
+    /// An alternating flip whose per-image starting orientation comes from `seed`.
+    public init(seed: UInt64 = 0) { self.seed = seed }
+
+    public func outputShape(for input: SampleShape) -> SampleShape { input }
+
+    /// Whether image `index` is shown mirrored in `epoch`.
+    public func isFlipped(index: Int, epoch: Int) -> Bool {
+        // SplitMix64 finalizer of (seed, index): a well-mixed bit per image.
+        var z = seed &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return (z & 1 == 1) != (epoch % 2 == 1)
+    }
+
+    public func apply(to sample: SampleBuffer, generator: inout SeededGenerator) {
+        if isFlipped(index: sample.sampleIndex, epoch: sample.epoch) { sample.flipHorizontally() }
     }
 }
 

@@ -83,6 +83,32 @@ final class TransformTests: XCTestCase {
         XCTAssertTrue((60...140).contains(flips), "p = 0.5 flipped \(flips) of 200")
     }
 
+    func testAlternatingFlipShowsEveryImageBothWaysInConsecutiveEpochs() throws {
+        var gen = SeededGenerator(seed: 9)
+        let images = Tensor.randn([64, 2, 3, 5], generator: &gen)
+        let data = TensorDataset(images: images, labels: [Int](repeating: 0, count: 64))
+        let loader = DataLoader(dataset: data, batchSize: 64, shuffle: true, seed: 4, transform: AlternatingHorizontalFlip(seed: 4), prefetch: 0)
+        func byIndex(_ epoch: Int) throws -> [Int: [Float]] {
+            let batch = try XCTUnwrap(try loader.epoch(epoch).next())
+            var out: [Int: [Float]] = [:]
+            for (k, index) in batch.indices.enumerated() { out[index] = batch.images.select(axis: 0, k).contiguous().scalars }
+            return out
+        }
+        let e0 = try byIndex(0), e1 = try byIndex(1), e2 = try byIndex(2)
+        var flippedInFirstEpoch = 0
+        for i in 0..<64 {
+            let original = images.select(axis: 0, i).contiguous()
+            let v: [Float] = original.scalars
+            var mirrored: [Float] = []
+            for row in 0..<(v.count / 5) { mirrored += v[(row * 5)..<(row * 5 + 5)].reversed() }   // rows of width 5 reversed
+            XCTAssertTrue(e0[i] == original.scalars || e0[i] == mirrored, "image \(i) is shown as is or mirrored")
+            XCTAssertEqual(e1[i], e0[i] == original.scalars ? mirrored : original.scalars, "epoch 1 shows image \(i) the other way")
+            XCTAssertEqual(e2[i], e0[i], "even epochs agree")
+            if e0[i] == mirrored { flippedInFirstEpoch += 1 }
+        }
+        XCTAssertTrue((16...48).contains(flippedInFirstEpoch), "about half start mirrored, got \(flippedInFirstEpoch) of 64")
+    }
+
     func testNormalizeSubtractsMeanAndDividesByStdPerChannel() {
         let t = Tensor([0.5, 1, 0, 0.25], shape: [2, 1, 2])
         var g = SeededGenerator(seed: 0)
