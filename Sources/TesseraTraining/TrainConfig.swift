@@ -30,7 +30,7 @@ public struct TrainConfig: Codable, Equatable {
     public var nesterov = false
     /// Weight decay (decoupled for AdamW).
     public var weightDecay: Float = 5e-4
-    /// LR schedule over the run: onecycle, cosine, step, multistep or constant.
+    /// LR schedule over the run: onecycle, triangle, cosine, step, multistep or constant.
     public var schedule = "onecycle"
     /// Epochs of linear warm-up before the schedule.
     public var warmupEpochs = 0
@@ -46,6 +46,14 @@ public struct TrainConfig: Codable, Equatable {
     public var testSubset: Int?
     /// Random crop and horizontal flip for square RGB images.
     public var augment = true
+    /// Horizontal flip when augmenting: random (each image with probability ½ every epoch) or
+    /// alternating (a fixed random orientation per image, all mirrored every odd epoch). nil: random.
+    public var flip: String?
+    /// Padding of the random crop, in pixels (nil: an eighth of the image size, 4 for CIFAR).
+    public var translate: Int?
+    /// Learning-rate multiplier of the batch-norm biases; their weight decay is divided by it so
+    /// that the decay per step stays the same (nil: 1).
+    public var normBiasLRScale: Float?
     /// Safetensors state dict to initialize from (the head is replaced for the data).
     public var initFrom: String?
     /// Parameters to freeze: none, or backbone (train the head only).
@@ -96,7 +104,15 @@ public struct TrainingRun {
 
         var transforms: [any Transform] = []
         if config.augment && shape.height == shape.width && shape.height >= 16 && shape.channels == 3 {
-            transforms += [RandomCrop(size: shape.height, padding: shape.height / 8, mode: .reflect), RandomHorizontalFlip()]
+            let pad = config.translate ?? shape.height / 8
+            guard pad >= 0 && pad < shape.height else { throw TrainSetupError.invalid("--translate must be in 0..<\(shape.height), got \(pad)") }
+            if pad > 0 { transforms.append(RandomCrop(size: shape.height, padding: pad, mode: .reflect)) }
+            switch config.flip ?? "random" {
+            case "random": transforms.append(RandomHorizontalFlip())
+            case "alternating": transforms.append(AlternatingHorizontalFlip(seed: config.seed))
+            case "none": break
+            case let other: throw TrainSetupError.invalid("--flip must be random, alternating or none, got '\(other)'")
+            }
         }
         transforms.append(Normalize(mean: source.mean, std: source.std))
         let trainLoader = DataLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: false,
@@ -119,6 +135,13 @@ public struct TrainingRun {
         case "rmsprop": optimizer = RMSProp(parameters: params, lr: config.lr, weightDecay: config.weightDecay, momentum: config.momentum)
         default: throw TrainSetupError.invalid("--optimizer must be sgd, adam, adamw or rmsprop, got '\(config.optimizer)'")
         }
+        if let scale = config.normBiasLRScale, scale != 1 {
+            guard scale > 0 && scale.isFinite else { throw TrainSetupError.invalid("--norm-bias-lr-scale must be > 0, got \(scale)") }
+            let trainable = Set(params.map(\.name))
+            let biases = model.namedModules().filter { $0.module is BatchNorm }
+                .map { $0.name.isEmpty ? "bias" : $0.name + ".bias" }.filter(trainable.contains)
+            optimizer.groups = [ParameterGroup(names: biases, lrScale: scale, weightDecay: config.weightDecay / scale)]
+        }
 
         let stepsPerEpoch = trainLoader.batchCount
         let total = max(config.epochs * stepsPerEpoch, 1)
@@ -129,7 +152,10 @@ public struct TrainingRun {
         case "step": base = StepLR(baseLR: config.lr, stepSize: max(total / 3, 1), gamma: 0.1)
         case "multistep": base = MultiStepLR(baseLR: config.lr, milestones: [total / 2, total * 3 / 4], gamma: 0.1)
         case "constant": base = ConstantLR(baseLR: config.lr, factor: 1, totalIters: 0)
-        default: throw TrainSetupError.invalid("--schedule must be onecycle, cosine, step, multistep or constant, got '\(config.schedule)'")
+        case "triangle":
+            // Linear from lr/5 up to lr over the first fifth of the run, then linearly down to ~0.
+            base = OneCycleLR(maxLR: config.lr, totalSteps: total, pctStart: 0.2, anneal: .linear, divFactor: 5, finalDivFactor: 1e6)
+        default: throw TrainSetupError.invalid("--schedule must be onecycle, triangle, cosine, step, multistep or constant, got '\(config.schedule)'")
         }
         if config.warmupEpochs > 0 {
             base = ChainedLR([LinearWarmup(baseLR: config.lr, warmupSteps: config.warmupEpochs * stepsPerEpoch), base])

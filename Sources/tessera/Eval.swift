@@ -12,7 +12,8 @@ struct Eval: ParsableCommand {
     @Option(help: "Model name, for a state dict without Tessera metadata.") var model: String?
     @Option(help: "Data folder (default: $TESSERA_DATA, then ../shared/data/cifar-10-batches-bin).") var data: String?
     @Option(help: "Images per batch.") var batchSize = 256
-    @Flag(help: "Test-time augmentation: average the logits of each image and its horizontal flip.") var tta = false
+    @Flag(help: "Test-time augmentation: average the logits of each image and its horizontal flip (--tta-level 1).") var tta = false
+    @Option(help: "Test-time augmentation level: 0 none, 1 flip, 2 flip and one-pixel translations (6 views).") var ttaLevel: Int?
     @Option(help: "OpenBLAS threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
 
     func run() throws {
@@ -21,6 +22,10 @@ struct Eval: ParsableCommand {
             let loaded = try LoadedModel(checkpoint: checkpoint, modelName: model)
             guard let path = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
             let source = try DataSource.open(path)
+            let level = ttaLevel ?? (tta ? 1 : 0)
+            guard let augmentation = TestTimeAugmentation(rawValue: level) else {
+                throw TrainSetupError.invalid("--tta-level must be 0, 1 or 2, got \(level)")
+            }
             let classes = loaded.classNames.count
             guard source.test.sampleShape == loaded.inputShape else {
                 throw TrainSetupError.invalid("the data's images are \(source.test.sampleShape) but the model takes \(loaded.inputShape)")
@@ -31,18 +36,14 @@ struct Eval: ParsableCommand {
             try withNoGrad {
                 let batches = loader.epoch(0)
                 while let batch = try batches.next() {
-                    var logits = loaded.model(batch.images)
-                    if tta {
-                        let flipped = batch.images.flippedHorizontally()
-                        logits = (logits + loaded.model(flipped)) * 0.5
-                    }
+                    let logits = augmentation.logits(of: loaded.model, batch.images)
                     let predicted = logits.argmax(axis: 1).scalars
                     for (p, label) in zip(predicted, batch.labelIndices) where label < classes { confusion[label][Int(p)] += 1 }
                 }
             }
             let total = confusion.joined().reduce(0, +)
             let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
-            print(String(format: "test accuracy %.2f%% (%d / %d)%@", 100 * Double(correct) / Double(max(total, 1)), correct, total, tta ? " with flip TTA" : ""))
+            print(String(format: "test accuracy %.2f%% (%d / %d)%@", 100 * Double(correct) / Double(max(total, 1)), correct, total, ["", " with flip TTA", " with flip + translate TTA"][level]))
             print("\nper-class accuracy:")
             for (i, name) in loaded.classNames.enumerated() {
                 let n = confusion[i].reduce(0, +)
@@ -54,19 +55,6 @@ struct Eval: ParsableCommand {
             for i in 0..<classes { print(String(format: "%5d ", i) + confusion[i].map { String(format: "%5d", $0) }.joined()) }
         } catch {
             fail(error)
-        }
-    }
-}
-
-extension Tensor {
-    /// The images [N, C, H, W] mirrored left to right.
-    func flippedHorizontally() -> Tensor {
-        let c = contiguous()
-        let w = shape[3], rows = count / Swift.max(w, 1)
-        return Tensor(shape: shape) { out in
-            c.withUnsafeBufferPointer { src in
-                for r in 0..<rows { for x in 0..<w { out[r * w + x] = src[r * w + w - 1 - x] } }
-            }
         }
     }
 }

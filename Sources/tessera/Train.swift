@@ -24,7 +24,7 @@ struct Train: ParsableCommand {
     @Option(help: "Momentum (SGD, RMSProp).") var momentum: Float = 0.9
     @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
     @Option(help: "Weight decay (L2 for SGD/Adam/RMSProp, decoupled for AdamW).") var weightDecay: Float = 5e-4
-    @Option(help: "LR schedule over the run: onecycle, cosine, step, multistep or constant.") var schedule = "onecycle"
+    @Option(help: "LR schedule over the run: onecycle (cosine one-cycle), triangle (linear from lr/5 up to lr over the first 20% of steps, then down to 0), cosine, step, multistep or constant.") var schedule = "onecycle"
     @Option(help: "Epochs of linear warm-up before the schedule.") var warmupEpochs = 0
     @Option(help: "Label smoothing of the training loss.") var labelSmoothing: Float = 0.1
     @Option(help: "Seed for initialization, shuffling and augmentation.") var seed: UInt64 = 0
@@ -32,6 +32,9 @@ struct Train: ParsableCommand {
     @Option(help: "Train on the first N training images only (quick runs).") var subset: Int?
     @Option(help: "Evaluate on the first N test images only (quick runs).") var testSubset: Int?
     @Flag(inversion: .prefixedNo, help: "Random crop (reflect padding) and horizontal flip for RGB images.") var augment = true
+    @Option(help: "Horizontal flip: random (probability 1/2 per image and epoch), alternating (a fixed random orientation per image, all mirrored every odd epoch) or none.") var flip = "random"
+    @Option(help: "Random-crop padding in pixels (default: image size / 8, 4 for CIFAR).") var translate: Int?
+    @Option(help: "Learning-rate multiplier for batch-norm biases (their weight decay is divided by it).") var normBiasLrScale: Float = 1
     @Option(help: "Initialize from a safetensors state dict (e.g. exported from PyTorch); the head is replaced for the data's classes.") var initFrom: String?
     @Option(help: "Freeze parameters: none, or backbone (train the head only).") var freeze = "none"
     @Option(help: "Output folder (metrics.jsonl, config.json, curves.png, last.safetensors). Default: runs/<model>-<time>.") var out: String?
@@ -52,6 +55,7 @@ struct Train: ParsableCommand {
                 config.weightDecay = weightDecay; config.schedule = schedule; config.warmupEpochs = warmupEpochs
                 config.labelSmoothing = labelSmoothing; config.seed = seed; config.threads = threads
                 config.subset = subset; config.testSubset = testSubset; config.augment = augment; config.initFrom = initFrom; config.freeze = freeze
+                config.flip = flip; config.translate = translate; config.normBiasLRScale = normBiasLrScale
             }
             let run = try TrainingRun(config: config)
             if let resume {
