@@ -38,16 +38,29 @@ extension Tensor {
 
     /// Gaussian error linear unit, x·Φ(x) with the exact error function (PyTorch's default).
     public func gelu() -> Tensor {
-        let invSqrt2: Float = 0.70710678118654752
-        let out = map { x in 0.5 * x * (1 + Foundation.erf(x * invSqrt2)) }
+        let x = detach().contiguous()
+        // [count] → [count], split across Tessera's threads (erf is costly enough to pay for it).
+        let out = Tensor(empty: shape)
+        let xp = x.ptr, yp = out.ptr
+        Parallel.forRanges(count, parts: Parallel.parts(for: count, minimum: Parallel.minimumElements)) { r in
+            for i in r { yp[i] = 0.5 * xp[i] * (1 + Foundation.erf(xp[i] * geluInvSqrt2)) }
+        }
         guard Tensor.isRecording(self) else { return out }
-        let x = detach()
-        let invSqrt2Pi: Float = 0.39894228040143268
-        return out.recorded("gelu", (self, { g in Tensor.zipMap(g, x, op: "gelu_backward") { g, x in
-            let cdf = 0.5 * (1 + Foundation.erf(x * invSqrt2))
-            let pdf = invSqrt2Pi * Foundation.exp(-0.5 * x * x)
-            return g * (cdf + x * pdf)
-        } }))
+        return out.recorded("gelu", (self, { grad in
+            let g = grad.contiguous()
+            precondition(g.shape == x.shape, "gelu backward: gradient \(g.shape) does not match input \(x.shape)")
+            let dx = Tensor(empty: x.shape)
+            let gp = g.ptr, dp = dx.ptr
+            Parallel.forRanges(x.count, parts: Parallel.parts(for: x.count, minimum: Parallel.minimumElements)) { r in
+                for i in r {
+                    let v = xp[i]
+                    let cdf = 0.5 * (1 + Foundation.erf(v * geluInvSqrt2))
+                    let pdf = geluInvSqrt2Pi * Foundation.exp(-0.5 * v * v)
+                    dp[i] = gp[i] * (cdf + v * pdf)
+                }
+            }
+            return dx
+        }))
     }
 
     /// Calls `body(rowPointer, outPointer, length)` for every line along `axis` of a contiguous
@@ -159,3 +172,7 @@ extension Tensor {
         GlobalRandom.with { dropout(p: p, training: training, generator: &$0) }
     }
 }
+
+/// 1/√2 and 1/√(2π), GELU's constants.
+private let geluInvSqrt2: Float = 0.70710678118654752
+private let geluInvSqrt2Pi: Float = 0.39894228040143268

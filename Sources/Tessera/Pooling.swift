@@ -17,9 +17,11 @@ extension Tensor {
         let OH = g.outH, OW = g.outW
         let out = Tensor(empty: [shape[0], shape[1], OH, OW])
         var argmax = [Int32](repeating: -1, count: out.count)
-        argmax.withUnsafeMutableBufferPointer { idx in
-            let xp = x.ptr, yp = out.ptr
-            for p in 0..<planes {
+        argmax.withUnsafeMutableBufferPointer { idxBuffer in
+            let xp = x.ptr, yp = out.ptr, idx = idxBuffer.baseAddress!
+            // Planes are independent: split them across Tessera's threads.
+            Parallel.forRanges(planes, parts: Parallel.parts(for: x.count, minimum: Parallel.minimumElements)) { range in
+            for p in range {
                 let src = xp + p * H * W
                 for oh in 0..<OH {
                     for ow in 0..<OW {
@@ -39,15 +41,19 @@ extension Tensor {
                     }
                 }
             }
+            }
         }
         guard Tensor.isRecording(self) else { return out }
         let inShape = shape
         return out.recorded("max_pool2d", (self, { grad in
             let gy = grad.contiguous(), dx = Tensor.zeros(inShape)
             let gp = gy.ptr, dp = dx.ptr, per = OH * OW
-            argmax.withUnsafeBufferPointer { idx in
-                for p in 0..<planes {
-                    for k in 0..<per where idx[p * per + k] >= 0 { dp[p * H * W + Int(idx[p * per + k])] += gp[p * per + k] }
+            argmax.withUnsafeBufferPointer { idxBuffer in
+                let idx = idxBuffer.baseAddress!
+                Parallel.forRanges(planes, parts: Parallel.parts(for: planes * H * W, minimum: Parallel.minimumElements)) { range in
+                    for p in range {
+                        for k in 0..<per where idx[p * per + k] >= 0 { dp[p * H * W + Int(idx[p * per + k])] += gp[p * per + k] }
+                    }
                 }
             }
             return dx

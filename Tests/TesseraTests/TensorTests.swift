@@ -179,6 +179,41 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual(Tensor.arange(0, 0).shape, [0])
     }
 
+    func testThreadedGeluAndMaxPoolAgreeWithTheirSingleThreadedResults() {
+        // Big enough that GELU and max-pooling split the work across two threads; the reference
+        // is the same op on pieces below the threshold (one thread) or the formula itself.
+        let saved = BLAS.threads
+        BLAS.setThreads(2)
+        defer { BLAS.setThreads(saved) }
+        var gen = SeededGenerator(seed: 21)
+        var x = Tensor.randn([8, 8, 32, 32], generator: &gen) * 2   // 65,536 elements
+        x.requiresGrad = true
+        let seed = Tensor.randn([8, 8, 32, 32], generator: &gen)
+        let y = x.gelu()
+        y.backward(seed)
+        let xs = x.detach().scalars, gs = seed.scalars
+        for (i, v) in y.scalars.enumerated() {
+            let expected = 0.5 * xs[i] * (1 + Foundation.erf(xs[i] / Float(2).squareRoot()))
+            XCTAssertEqual(v, expected, accuracy: 1e-6)
+        }
+        for (i, g) in x.grad!.scalars.enumerated() {
+            let cdf = 0.5 * (1 + Foundation.erf(xs[i] / Float(2).squareRoot())), pdf = Foundation.exp(-0.5 * xs[i] * xs[i]) / Float(2 * Float.pi).squareRoot()
+            XCTAssertEqual(g, gs[i] * (cdf + xs[i] * pdf), accuracy: 1e-5)
+        }
+
+        x.grad = nil
+        let pooled = x.maxPool2d(kernelSize: 3, stride: 2, padding: 1)
+        pooled.backward(Tensor.ones(pooled.shape))
+        for s in 0..<8 {
+            var piece = x.detach().select(axis: 0, s).unsqueezed(0)                // [1, 8, 32, 32]: 8,192 elements
+            piece.requiresGrad = true
+            let p = piece.maxPool2d(kernelSize: 3, stride: 2, padding: 1)
+            p.backward(Tensor.ones(p.shape))
+            XCTAssertEqual(pooled.select(axis: 0, s).contiguous().scalars, p.scalars, "sample \(s) forward")
+            XCTAssertEqual(x.grad!.select(axis: 0, s).contiguous().scalars, piece.grad!.scalars, "sample \(s) backward")
+        }
+    }
+
     func testZeroSizeBatchesPassThroughConvolutionPoolingSoftmaxAndLinear() {
         let x = Tensor.zeros([0, 3, 5, 5])
         XCTAssertEqual(x.conv2d(weight: Tensor.ones([4, 3, 3, 3]), bias: Tensor.ones([4]), padding: 1).shape, [0, 4, 5, 5])
