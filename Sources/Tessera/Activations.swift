@@ -42,8 +42,10 @@ extension Tensor {
         // [count] → [count], split across Tessera's threads (erf is costly enough to pay for it).
         let out = Tensor(empty: shape)
         let xp = x.ptr, yp = out.ptr
-        Parallel.forRanges(count, parts: Parallel.parts(for: count, minimum: Parallel.minimumElements)) { r in
-            for i in r { yp[i] = 0.5 * xp[i] * (1 + Foundation.erf(xp[i] * geluInvSqrt2)) }
+        withExtendedLifetime(x) {
+            Parallel.forRanges(count, parts: Parallel.parts(for: count, minimum: Parallel.minimumElements)) { r in
+                for i in r { yp[i] = 0.5 * xp[i] * (1 + Foundation.erf(xp[i] * geluInvSqrt2)) }
+            }
         }
         guard Tensor.isRecording(self) else { return out }
         return out.recorded("gelu", (self, { grad in

@@ -32,10 +32,12 @@ public enum Init {
         return GlobalRandom.with { Tensor.rand(shape, low: low, high: high, generator: &$0) }
     }
 
-    /// `torch.nn.init.dirac_` on the first `filters` output filters of a convolution weight
-    /// [out, in, kh, kw] (all of them when nil): filter `i` becomes the identity on input
-    /// channel `i` (1 at the kernel centre, 0 elsewhere), so those outputs start as copies of
-    /// their inputs. Filters past `min(filters, in)` are left as they are. No-op while skipping.
+    /// Identity initialization of the first `min(filters, in, out)` output filters of a
+    /// convolution weight [out, in, kh, kw] (`filters` nil: all that can be): filter `i` becomes 1
+    /// at the kernel centre of input channel `i` and 0 elsewhere, so its output starts as a copy
+    /// of input channel `i`. Unlike `torch.nn.init.dirac_` (which zeroes the whole tensor), the
+    /// remaining filters keep their values — applied as `dirac_(w[:in])` is in the speed-run
+    /// nets. No groups. No-op while skipping initialization.
     public static func dirac(_ weight: Tensor, filters: Int? = nil) {
         precondition(weight.rank == 4 && weight.isContiguous, "Init.dirac: expects a contiguous [out, in, kh, kw] weight, got \(weight.shape)")
         if isSkipping { return }

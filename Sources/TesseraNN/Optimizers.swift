@@ -85,8 +85,12 @@ open class Optimizer {
     public var groups: [ParameterGroup] = [] {
         didSet {
             var seen = Set<String>()
+            let known = Set(source.current.map(\.name))
             for g in groups {
-                for n in g.names { precondition(seen.insert(n).inserted, "\(name).groups: parameter '\(n)' is in two groups") }
+                for n in g.names {
+                    precondition(known.contains(n), "\(name).groups: '\(n)' is not one of the optimizer's parameters")
+                    precondition(seen.insert(n).inserted, "\(name).groups: parameter '\(n)' is in two groups")
+                }
             }
         }
     }

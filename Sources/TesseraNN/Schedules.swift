@@ -252,6 +252,8 @@ public struct OneCycleLR: LRSchedule {
         let ph = phases
         for (i, p) in ph.enumerated() {
             if s <= p.end || i == ph.count - 1 {
+                // A phase of no length (very short runs) is already at its end value.
+                guard p.end > start else { return momentum ? p.endM : p.endLR }
                 let pct = (s - start) / (p.end - start)
                 return momentum ? interpolate(p.startM, p.endM, pct) : interpolate(p.startLR, p.endLR, pct)
             }

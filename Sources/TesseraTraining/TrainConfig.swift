@@ -51,8 +51,9 @@ public struct TrainConfig: Codable, Equatable {
     public var flip: String?
     /// Padding of the random crop, in pixels (nil: an eighth of the image size, 4 for CIFAR).
     public var translate: Int?
-    /// Learning-rate multiplier of the batch-norm biases; their weight decay is divided by it so
-    /// that the decay per step stays the same (nil: 1).
+    /// Learning-rate multiplier of the batch-norm biases; their weight decay is divided by it, which
+    /// keeps the decay per step the same for SGD and AdamW (Adam and RMSProp normalize the decay
+    /// with the gradient, so there it only weakens it). nil: 1.
     public var normBiasLRScale: Float?
     /// Safetensors state dict to initialize from (the head is replaced for the data).
     public var initFrom: String?
@@ -103,7 +104,12 @@ public struct TrainingRun {
         }
 
         var transforms: [any Transform] = []
-        if config.augment && shape.height == shape.width && shape.height >= 16 && shape.channels == 3 {
+        let augments = config.augment && shape.height == shape.width && shape.height >= 16 && shape.channels == 3
+        if !augments && (config.flip != nil || config.translate != nil) {
+            throw TrainSetupError.invalid("--flip and --translate apply to augmented square RGB images; this run has "
+                                          + (config.augment ? "\(shape) images" : "augmentation off"))
+        }
+        if augments {
             let pad = config.translate ?? shape.height / 8
             guard pad >= 0 && pad < shape.height else { throw TrainSetupError.invalid("--translate must be in 0..<\(shape.height), got \(pad)") }
             if pad > 0 { transforms.append(RandomCrop(size: shape.height, padding: pad, mode: .reflect)) }

@@ -22,6 +22,7 @@ struct Eval: ParsableCommand {
             let loaded = try LoadedModel(checkpoint: checkpoint, modelName: model)
             guard let path = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
             let source = try DataSource.open(path)
+            if tta && ttaLevel != nil { throw TrainSetupError.invalid("give --tta or --tta-level, not both") }
             let level = ttaLevel ?? (tta ? 1 : 0)
             guard let augmentation = TestTimeAugmentation(rawValue: level) else {
                 throw TrainSetupError.invalid("--tta-level must be 0, 1 or 2, got \(level)")

@@ -32,7 +32,7 @@ struct Train: ParsableCommand {
     @Option(help: "Train on the first N training images only (quick runs).") var subset: Int?
     @Option(help: "Evaluate on the first N test images only (quick runs).") var testSubset: Int?
     @Flag(inversion: .prefixedNo, help: "Random crop (reflect padding) and horizontal flip for RGB images.") var augment = true
-    @Option(help: "Horizontal flip: random (probability 1/2 per image and epoch), alternating (a fixed random orientation per image, all mirrored every odd epoch) or none.") var flip = "random"
+    @Option(help: "Horizontal flip: random (probability 1/2 per image and epoch; the default), alternating (a fixed random orientation per image, all mirrored every odd epoch) or none.") var flip: String?
     @Option(help: "Random-crop padding in pixels (default: image size / 8, 4 for CIFAR).") var translate: Int?
     @Option(help: "Learning-rate multiplier for batch-norm biases (their weight decay is divided by it).") var normBiasLrScale: Float = 1
     @Option(help: "Initialize from a safetensors state dict (e.g. exported from PyTorch); the head is replaced for the data's classes.") var initFrom: String?

@@ -58,6 +58,14 @@ final class ScheduleTests: XCTestCase {
         }
     }
 
+    func testOneCycleWithAPhaseOfNoLengthStartsAtThatPhasesEndInsteadOfNaN() {
+        // 5 steps with pctStart 0.2: the warm-up phase ends at step 0.
+        let s = OneCycleLR(maxLR: 1, totalSteps: 5, pctStart: 0.2, anneal: .linear, divFactor: 5)
+        XCTAssertEqual(s.lr(at: 0), 1)
+        XCTAssertEqual(s.lr(at: 2), 1 - (1 - 0.2 / 1e4) * 0.5, accuracy: 1e-9)
+        for step in 0..<5 { XCTAssertTrue(s.lr(at: step).isFinite) }
+    }
+
     func testSchedulerDrivesTheOptimizerLearningRate() {
         var p = Tensor.zeros([1])
         p.requiresGrad = true

@@ -26,6 +26,10 @@ final class RecipeTests: XCTestCase {
             XCTAssertEqual(x.translatedReflecting(dy: dy, dx: dx).scalars, padThenCrop(x, dy: dy, dx: dx), "shift (\(dy), \(dx))")
         }
         XCTAssertEqual(x.translatedReflecting(dy: 0, dx: 0).scalars, x.scalars)
+        // By hand: reflect-padding 0 1 2 / 3 4 5 / 6 7 8 by one pixel and cropping at the top left or bottom right.
+        let grid = Tensor.arange(0, 9).reshaped([1, 1, 3, 3])
+        XCTAssertEqual(grid.translatedReflecting(dy: -1, dx: -1).scalars, [4, 3, 4, 1, 0, 1, 4, 3, 4])
+        XCTAssertEqual(grid.translatedReflecting(dy: 1, dx: 1).scalars, [4, 5, 4, 7, 8, 7, 4, 5, 4])
         XCTAssertEqual(x.flippedHorizontally().flippedHorizontally().scalars, x.scalars)
         XCTAssertEqual(x.flippedHorizontally()[0, 1, 2, 0], x[0, 1, 2, 5])
     }
@@ -46,6 +50,20 @@ final class RecipeTests: XCTestCase {
         for (a, b) in zip(flip.scalars, expectedFlip.scalars) { XCTAssertEqual(a, b, accuracy: 1e-5) }
         for (a, b) in zip(both.scalars, expected.scalars) { XCTAssertEqual(a, b, accuracy: 1e-5) }
         XCTAssertNotEqual(both.scalars, flip.scalars)
+    }
+
+    func testConfigOfARunFromBeforeTheRecipeOptionsStillResumes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-oldconfig-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        // config.json as written by the first release (no flip, translate or normBiasLRScale keys).
+        let old = #"{"config": {"augment": true, "batchSize": 128, "data": "cifar", "epochs": 35, "freeze": "none", "labelSmoothing": 0.1, "lr": 0.2, "model": "resnet20", "momentum": 0.9, "nesterov": true, "optimizer": "sgd", "out": "runs/r20", "schedule": "onecycle", "seed": 0, "threads": 2, "warmupEpochs": 0, "weightDecay": 0.0005}}"#
+        try Data(old.utf8).write(to: dir.appendingPathComponent("config.json"))
+        let c = try TrainingRun.readConfig(runDirectory: dir.path)
+        XCTAssertEqual(c.epochs, 35)
+        XCTAssertNil(c.flip)
+        XCTAssertNil(c.translate)
+        XCTAssertNil(c.normBiasLRScale)
     }
 
     private func cifarPath() throws -> String {
