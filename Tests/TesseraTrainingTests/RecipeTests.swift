@@ -66,22 +66,32 @@ final class RecipeTests: XCTestCase {
         XCTAssertNil(c.normBiasLRScale)
     }
 
-    private func cifarPath() throws -> String {
-        let env = ProcessInfo.processInfo.environment["TESSERA_DATA"]
-        let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let candidates = [env, here.appendingPathComponent("../shared/data/cifar-10-batches-bin").standardized.path].compactMap { $0 }
-        guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0 + "/data_batch_1.bin") }) else {
-            throw XCTSkip("CIFAR-10 not found (set TESSERA_DATA or place it at ../shared/data/cifar-10-batches-bin); recipe set-up test skipped")
+    /// A tiny image folder (train/ and test/, two classes of random 32×32 RGB PNGs) so the
+    /// set-up checks run without CIFAR-10.
+    private func tinyImageFolder(trainPerClass: Int) throws -> String {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-recipe-\(UUID().uuidString)").path
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: root) }
+        var gen = SeededGenerator(seed: 8)
+        for (split, count) in [("train", trainPerClass), ("test", 2)] {
+            for name in ["cat", "dog"] {
+                let dir = "\(root)/\(split)/\(name)"
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                for k in 0..<count {
+                    let pixels = (0..<(32 * 32 * 3)).map { _ in UInt8(truncatingIfNeeded: gen.next()) }
+                    try PNG.write(Image(width: 32, height: 32, format: .rgb, pixels: pixels), to: "\(dir)/\(k).png")
+                }
+            }
         }
-        return path
+        return root
     }
 
     func testRecipeOptionsBuildTheTriangleScheduleBiasGroupAndAugmentation() throws {
-        var c = TrainConfig(data: try cifarPath(), out: FileManager.default.temporaryDirectory.appendingPathComponent("tessera-recipe").path)
-        c.model = "resnet20"; c.subset = 1000; c.batchSize = 100; c.epochs = 10; c.lr = 2; c.weightDecay = 0.01
+        let data = try tinyImageFolder(trainPerClass: 10)
+        var c = TrainConfig(data: data, out: FileManager.default.temporaryDirectory.appendingPathComponent("tessera-recipe-out").path)
+        c.model = "resnet20"; c.batchSize = 2; c.epochs = 10; c.lr = 2; c.weightDecay = 0.01
         c.schedule = "triangle"; c.normBiasLRScale = 64; c.flip = "alternating"; c.translate = 2
         let run = try TrainingRun(config: c)
-        // 100 steps: lr/5 at the start, the peak a fifth of the way, (almost) zero at the last step, linear between.
+        // 20 images in batches of 2 for 10 epochs, 100 steps: lr/5 at the start, the peak a fifth of the way, (almost) zero at the last step, linear between.
         XCTAssertEqual(run.schedule.lr(at: 0), 0.4, accuracy: 1e-6)
         XCTAssertEqual(run.schedule.lr(at: 10), 0.4 + 1.6 * 10 / 19, accuracy: 1e-5)   // the peak is step 19
         XCTAssertEqual(run.schedule.lr(at: 20), 2, accuracy: 0.03)
@@ -100,6 +110,9 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(((run.trainer.trainLoader.transform as! Compose).transforms[0] as! RandomCrop).padding, 2)
 
         c.flip = "sideways"
-        XCTAssertThrowsError(try TrainingRun(config: c)) { XCTAssertTrue("\($0)".contains("--flip"), "\($0)") }
+        XCTAssertThrowsError(try TrainingRun(config: c)) { XCTAssertTrue("\($0)".contains("--flip must be"), "\($0)") }
+        // Asking for a flip or translation that cannot apply is an error, not silently ignored.
+        c.flip = "alternating"; c.augment = false
+        XCTAssertThrowsError(try TrainingRun(config: c)) { XCTAssertTrue("\($0)".contains("augmentation off"), "\($0)") }
     }
 }
