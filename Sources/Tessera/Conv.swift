@@ -1,3 +1,5 @@
+import Foundation
+
 /// A pair of sizes (height, width) for kernel sizes, strides, paddings and dilations.
 /// Write `2` for (2, 2) or `[2, 1]` for (2, 1).
 public struct Size2: ExpressibleByIntegerLiteral, ExpressibleByArrayLiteral, Equatable, Hashable, Sendable, CustomStringConvertible {
@@ -203,6 +205,8 @@ struct Conv2dKernel {
     let n: Int, groups: Int, outChannels: Int
 
     var outPerGroup: Int { outChannels / groups }
+
+    nonisolated(unsafe) static var winograd = ProcessInfo.processInfo.environment["TESSERA_WINOGRAD"] != "0"
     var inPlane: Int { geo.channels * geo.height * geo.width }   // one group of one image
 
     /// Images per GEMM: enough that the column matrix is a few MB, so the GEMM's N is large
@@ -253,6 +257,10 @@ struct Conv2dKernel {
     func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         let K = geo.patch, P = geo.positions, Og = outPerGroup
         if n == 0 || P == 0 || outChannels == 0 { return }
+        if Conv2dKernel.winograd, let wino = WinogradF23(geo: geo, n: n, groups: groups, outChannels: outChannels) {
+            wino.forward(x: x, w: w, y: y)
+            return
+        }
         forEachPart { _, range in
             forEachChunk(in: range) { s0, b, gi, col, yc in
                 let wg = w + gi * Og * K
@@ -284,6 +292,10 @@ struct Conv2dKernel {
     func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>) {
         let K = geo.patch, P = geo.positions, Og = outPerGroup
         if n == 0 || P == 0 || outChannels == 0 { return }
+        if Conv2dKernel.winograd, let wino = WinogradF23(geo: geo, n: n, groups: groups, outChannels: outChannels) {
+            wino.backwardWeight(dy: dy, x: x, dw: dw)
+            return
+        }
         let wCount = outChannels * K
         let p = parts
         Workspace.borrow(wCount * Swift.max(p - 1, 0)) { partials in
