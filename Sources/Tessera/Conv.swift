@@ -112,6 +112,16 @@ func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ col: UnsafeMutablePo
                     if owLo > 0 { d.update(repeating: 0, count: owLo) }
                     if g.sw == 1 {
                         (d + owLo).update(from: src + owLo, count: owHi - owLo)
+                    } else if g.sw == 2 {
+                        // Every other input column: the even lanes of 8-wide loads, while a load
+                        // stays inside the input row.
+                        var ow = owLo
+                        while ow + 4 <= owHi && offW + 2 * ow + 8 <= W {
+                            UnsafeMutableRawPointer(d + ow).storeBytes(of: UnsafeRawPointer(src + 2 * ow).loadUnaligned(as: SIMD8<Float>.self).evenHalf,
+                                                                       as: SIMD4<Float>.self)
+                            ow += 4
+                        }
+                        while ow < owHi { d[ow] = src[2 * ow]; ow += 1 }
                     } else {
                         for ow in owLo..<owHi { d[ow] = src[ow * g.sw] }
                     }
@@ -142,6 +152,18 @@ func col2im(_ col: UnsafePointer<Float>, ldc: Int, _ g: ConvGeometry, _ dx: Unsa
                     let d = plane + ih * W + offW
                     if g.sw == 1 {
                         for ow in owLo..<owHi { d[ow] += s[ow] }
+                    } else if g.sw == 2 {
+                        // Into every other column: 8-wide read-modify-writes adding (s, 0, s, 0, …),
+                        // while they stay inside the row.
+                        var ow = owLo
+                        while ow + 4 <= owHi && offW + 2 * ow + 8 <= W {
+                            let v = UnsafeRawPointer(s + ow).loadUnaligned(as: SIMD4<Float>.self)
+                            let raw = UnsafeMutableRawPointer(d + 2 * ow)
+                            let sum = raw.loadUnaligned(as: SIMD8<Float>.self) + SIMD8(v[0], 0, v[1], 0, v[2], 0, v[3], 0)
+                            raw.storeBytes(of: sum, as: SIMD8<Float>.self)
+                            ow += 4
+                        }
+                        while ow < owHi { d[2 * ow] += s[ow]; ow += 1 }
                     } else {
                         for ow in owLo..<owHi { d[ow * g.sw] += s[ow] }
                     }

@@ -29,10 +29,13 @@ struct WinogradF23 {
     static let chunkBytes = 1 << 20
 
     /// Nil when the convolution is not one Winograd F(2×2, 3×3) applies to, or too narrow for it
-    /// to pay (a GEMM with K = C < 8, as the 3-channel stem of an image network, stays im2col).
+    /// to pay: fewer than 3 input channels (GEMMs with K < 3) or 8 output channels (so the input
+    /// gradient of an RGB stem, a convolution to 3 channels, stays im2col). Measured with
+    /// `bench --filter conv`: the RGB stem's forward is as fast either way, its weight gradient
+    /// faster with Winograd.
     init?(geo: ConvGeometry, n: Int, groups: Int, outChannels: Int) {
         guard groups == 1, geo.kh == 3, geo.kw == 3, geo.sh == 1, geo.sw == 1, geo.dh == 1, geo.dw == 1,
-              geo.channels >= 8, outChannels >= 8, geo.outH > 0, geo.outW > 0 else { return nil }
+              geo.channels >= 3, outChannels >= 8, geo.outH > 0, geo.outW > 0 else { return nil }
         self.geo = geo
         self.n = n
         self.outChannels = outChannels

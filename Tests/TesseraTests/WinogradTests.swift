@@ -2,7 +2,7 @@ import XCTest
 @testable import Tessera
 
 /// Winograd F(2×2, 3×3) against the im2col path it replaces for 3×3 stride-1 convolutions of at
-/// least 8 channels in and out (the PyTorch fixtures `winograd_*` in conv2d.json pin it too).
+/// least 3 channels in and 8 out (the PyTorch fixtures `winograd_*` in conv2d.json pin it too).
 final class WinogradTests: XCTestCase {
     /// Runs `body` with Winograd switched off, so the im2col path gives the reference.
     private func withoutWinograd<R>(_ body: () -> R) -> R {
@@ -12,6 +12,7 @@ final class WinogradTests: XCTestCase {
         return body()
     }
 
+    /// Output, input gradient and weight gradient with and without Winograd, for random data.
     private func compare(n: Int, c: Int, o: Int, h: Int, w: Int, padding: Int, seed: UInt64,
                          file: StaticString = #filePath, line: UInt = #line) {
         let x = TestData.randn([n, c, h, w], seed: seed)
@@ -38,6 +39,7 @@ final class WinogradTests: XCTestCase {
     }
 
     func testWinogradMatchesIm2colOnResNetShapes() {
+        compare(n: 4, c: 3, o: 16, h: 32, w: 32, padding: 1, seed: 5)   // the stem (its input gradient stays im2col)
         compare(n: 5, c: 16, o: 16, h: 32, w: 32, padding: 1, seed: 10)
         compare(n: 9, c: 32, o: 32, h: 16, w: 16, padding: 1, seed: 20)
         // 37 images of 8×8 with 64 channels: several chunks per thread, and a last chunk that is short.
@@ -57,7 +59,9 @@ final class WinogradTests: XCTestCase {
                                           dilation: dilation, op: "test"), n: 2, groups: groups, outChannels: o)
         }
         XCTAssertNotNil(plan(c: 16, o: 16))
-        XCTAssertNil(plan(c: 3, o: 16), "3-channel stem")
+        XCTAssertNotNil(plan(c: 3, o: 16), "an RGB stem")
+        XCTAssertNil(plan(c: 2, o: 16), "fewer than 3 input channels")
+        XCTAssertNil(plan(c: 16, o: 4), "fewer than 8 output channels")
         XCTAssertNil(plan(c: 16, o: 16, stride: 2))
         XCTAssertNil(plan(c: 16, o: 16, dilation: 2))
         XCTAssertNil(plan(c: 16, o: 16, groups: 2))
