@@ -25,6 +25,7 @@ FIXTURES = os.path.join(REPO, "Tests", "TesseraNNTests", "Fixtures")
 
 # Same counts as ModelWorkloads.swift.
 LATENCY_PASSES_PER_SAMPLE = 20
+MLP_STEPS_PER_SAMPLE = 10
 LOADER_BATCHES_PER_SAMPLE = 20
 # reference_bench.py's own --quick flag (it does not pass it to workloads()).
 QUICK = "--quick" in sys.argv
@@ -105,7 +106,12 @@ def mlp(torch):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
     x, y = synthetic_batch(torch, 128, features=784)
-    return train_step_fn(torch, model, torch.optim.Adam(model.parameters(), lr=1e-3), x, y), (lambda s: 128 / s)
+    step = train_step_fn(torch, model, torch.optim.Adam(model.parameters(), lr=1e-3), x, y)
+
+    def steps():
+        for _ in range(MLP_STEPS_PER_SAMPLE):
+            step()
+    return steps, (lambda s: 128 * MLP_STEPS_PER_SAMPLE / s)
 
 
 def cifar_dir():
