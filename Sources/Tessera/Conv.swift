@@ -178,7 +178,8 @@ func col2im(_ col: UnsafePointer<Float>, ldc: Int, _ g: ConvGeometry, _ dx: Unsa
 
 extension Tensor {
     /// 2-D convolution (cross-correlation, as PyTorch), via im2col + one GEMM per group and
-    /// batch chunk. 1×1 stride-1 unpadded convolutions skip im2col.
+    /// batch chunk; 1×1 stride-1 unpadded convolutions skip im2col, and 3×3 stride-1 ones (at
+    /// least 3 channels in, 8 out, no groups or dilation) run as Winograd F(2×2, 3×3).
     ///
     /// - Parameters:
     ///   - weight: [outChannels, inChannels / groups, kh, kw].
@@ -220,16 +221,19 @@ extension Tensor {
     }
 }
 
-/// The conv2d kernels over raw buffers (forward and both backwards side by side).
+/// The conv2d kernels over raw buffers (forward and both backwards side by side), by im2col +
+/// GEMM, handing the convolutions ``WinogradF23`` takes to it.
 /// x: [N, C, H, W], w: [O, C/groups, kh, kw], y and dy: [N, O, outH, outW].
 struct Conv2dKernel {
     let geo: ConvGeometry
     let n: Int, groups: Int, outChannels: Int
 
     var outPerGroup: Int { outChannels / groups }
-
-    nonisolated(unsafe) static var winograd = ProcessInfo.processInfo.environment["TESSERA_WINOGRAD"] != "0"
     var inPlane: Int { geo.channels * geo.height * geo.width }   // one group of one image
+
+    /// Whether convolutions Winograd applies to use it (forward, input and weight gradients).
+    /// `TESSERA_WINOGRAD=0` in the environment turns it off, to compare against im2col.
+    nonisolated(unsafe) static var winograd = ProcessInfo.processInfo.environment["TESSERA_WINOGRAD"] != "0"
 
     /// Images per GEMM: enough that the column matrix is a few MB, so the GEMM's N is large
     /// while its operands stay in cache. Pointwise convolutions use the input directly.
@@ -347,8 +351,8 @@ struct Conv2dKernel {
 
     /// For stride 1, the input gradient is itself a convolution: dy convolved with the weights
     /// flipped in space and with input and output channels swapped, padded by d·(k − 1) − p.
-    /// That runs the forward path (im2col + a GEMM with K = C_out·k²) instead of a GEMM with
-    /// K = C_out followed by a scatter-add — about twice as fast on the ResNet shapes.
+    /// That runs the forward path (Winograd, or im2col + a GEMM with K = C_out·k²) instead of a
+    /// GEMM with K = C_out followed by a scatter-add — about twice as fast on the ResNet shapes.
     var transposedKernel: Conv2dKernel? {
         guard geo.sh == 1 && geo.sw == 1 else { return nil }
         let ph = geo.dh * (geo.kh - 1) - geo.ph, pw = geo.dw * (geo.kw - 1) - geo.pw

@@ -13,8 +13,8 @@
 //          | 0 −1  1  0 |         | ½   −½    ½  |
 //          | 0  1  0 −1 |         | 0    0    1  |
 //
-// The transforms use only additions (and halvings in G), so the result differs from im2col's
-// by a few units in the last place.
+// The transforms use only additions (and halvings in G), so the result differs from im2col's by
+// rounding only: about 1e-6 of the output's scale (the tests allow 1e-4).
 
 /// The Winograd F(2×2, 3×3) forward kernel over raw buffers.
 /// x: [N, C, H, W], w: [O, C, 3, 3], y: [N, O, outH, outW].
@@ -25,17 +25,19 @@ struct WinogradF23 {
     let tilesH: Int, tilesW: Int
 
     /// Cache budget for one chunk's V and M matrices (per thread). 1 MiB keeps both in the L2 of a
-    /// Zen 4 core; the images per chunk follow from it.
+    /// Zen 4 core; the images per chunk follow from it. One image is the smallest chunk, so a large
+    /// image may take more (up to 16 MiB, see the guard in `init`).
     static let chunkBytes = 1 << 20
 
-    /// Nil when the convolution is not one Winograd F(2×2, 3×3) applies to, or too narrow for it
-    /// to pay: fewer than 3 input channels (GEMMs with K < 3) or 8 output channels (so the input
-    /// gradient of an RGB stem, a convolution to 3 channels, stays im2col). Measured with
+    /// Nil when the convolution is not one Winograd F(2×2, 3×3) applies to, or too small for it
+    /// to pay: fewer than 3 input channels (GEMMs with K < 3), fewer than 8 output channels (so the
+    /// input gradient of an RGB stem, a convolution to 3 channels, stays im2col), or an output
+    /// narrower than one whole tile (a 1-pixel side wastes half of every tile). Measured with
     /// `bench --filter conv`: the RGB stem's forward is as fast either way, its weight gradient
     /// faster with Winograd.
     init?(geo: ConvGeometry, n: Int, groups: Int, outChannels: Int) {
         guard groups == 1, geo.kh == 3, geo.kw == 3, geo.sh == 1, geo.sw == 1, geo.dh == 1, geo.dw == 1,
-              geo.channels >= 3, outChannels >= 8, geo.outH > 0, geo.outW > 0 else { return nil }
+              geo.channels >= 3, outChannels >= 8, geo.outH >= 2, geo.outW >= 2 else { return nil }
         self.geo = geo
         self.n = n
         self.outChannels = outChannels
@@ -48,10 +50,12 @@ struct WinogradF23 {
 
     var tilesPerImage: Int { tilesH * tilesW }
 
-    /// Images per chunk: as many as fit ``chunkBytes`` of V [16, C, T] and M [16, O, T].
+    /// Images per chunk: as many as fit ``chunkBytes`` of V [16, C, T] and M [16, O, T], and no
+    /// more than one thread gets.
     var chunk: Int {
         let perImage = 16 * (geo.channels + outChannels) * tilesPerImage * 4
-        return Swift.max(1, Swift.min(n, WinogradF23.chunkBytes / perImage))
+        let perPart = (n + parts - 1) / parts
+        return Swift.max(1, Swift.min(perPart, WinogradF23.chunkBytes / perImage))
     }
 
     /// Side of the zero-padded copy of one input plane that every tile reads from: rows and
@@ -75,11 +79,13 @@ struct WinogradF23 {
     /// Threads the batch is split across: one range of images each.
     var parts: Int { Parallel.parts(for: n, minimum: 1) }
 
-    /// Walks each thread's range of images in chunks of ``chunk`` images, concurrently:
-    /// `body(part, chunk, shared)` for every chunk. `shared` floats of workspace are common to all
-    /// threads: `prepare` fills them before and `finish` reads them after. The GEMMs issued inside
-    /// run single-threaded.
-    private func forEachChunk(shared: Int,
+    /// Walks each of `parts` ranges of images in chunks of ``chunk`` images, the ranges
+    /// concurrently: `body(part, chunk, shared)` for every chunk. `shared` floats of workspace are
+    /// common to all threads: `prepare` fills them before and `finish` reads them after. With more
+    /// than one part, the GEMMs issued inside run single-threaded.
+    ///
+    ///     workspace: shared | parts × ( V: 16 × [C, T] | M: 16 × [O, T] | padded: [paddedH, paddedW] )
+    private func forEachChunk(parts: Int, shared: Int,
                               prepare: (UnsafeMutablePointer<Float>) -> Void,
                               finish: (UnsafeMutablePointer<Float>) -> Void = { _ in },
                               _ body: (Int, Chunk, UnsafeMutablePointer<Float>) -> Void) {
@@ -88,8 +94,7 @@ struct WinogradF23 {
         // The 16 matrices of V and of M are staggered by one cache line more than their size, so
         // the 16 streams a transform writes or reads do not all map to the same cache sets.
         let vStride = C * T + 16, mStride = O * T + 16
-        let perPart = 16 * (vStride + mStride) + paddedH * paddedW
-        let parts = self.parts
+        let perPart = (16 * (vStride + mStride) + paddedH * paddedW + 15) / 16 * 16   // whole cache lines
         if parts > 1 { BLAS.useOpenBLASThreads(1) } else { BLAS.useOpenBLASThreads(BLAS.threads) }
         Workspace.borrow(shared + parts * perPart) { ws in
             prepare(ws)
@@ -111,11 +116,11 @@ struct WinogradF23 {
     }
 
     /// The input tiles of the chunk's images, transformed into `c.v`.  x: [N, C, H, W].
-    private func transformInputs(_ x: UnsafePointer<Float>, _ c: Chunk) {
+    private func transformInputs(_ x: UnsafePointer<Float>, _ chunk: Chunk) {
         let plane = geo.channels * geo.height * geo.width
-        for i in 0..<c.count {
-            transformInput(x + (c.first + i) * plane, into: c.v, ld: c.ld, xiStride: c.vStride,
-                           firstTile: i * tilesPerImage, padded: c.padded)
+        for i in 0..<chunk.count {
+            transformInput(x + (chunk.first + i) * plane, into: chunk.v, ld: chunk.ld, xiStride: chunk.vStride,
+                           firstTile: i * tilesPerImage, padded: chunk.padded)
         }
     }
 
@@ -124,17 +129,17 @@ struct WinogradF23 {
         let C = geo.channels, O = outChannels
         if n == 0 { return }
         // Shared: u = G w Gᵀ, [16, O, C].
-        forEachChunk(shared: 16 * O * C, prepare: { u in transformWeights(w, into: u) }) { _, c, u in
-            transformInputs(x, c)
+        forEachChunk(parts: parts, shared: 16 * O * C, prepare: { u in transformWeights(w, into: u) }) { _, chunk, u in
+            transformInputs(x, chunk)
             for xi in 0..<16 {
                 // M_ξ[O, t] = U_ξ[O, C] · V_ξ[C, t]
-                BLAS.gemm(transA: false, transB: false, m: O, n: c.count * tilesPerImage, k: C,
-                          a: u + xi * O * C, lda: C, b: c.v + xi * c.vStride, ldb: c.ld,
-                          c: c.m + xi * c.mStride, ldc: c.ld)
+                BLAS.gemm(transA: false, transB: false, m: O, n: chunk.count * tilesPerImage, k: C,
+                          a: u + xi * O * C, lda: C, b: chunk.v + xi * chunk.vStride, ldb: chunk.ld,
+                          c: chunk.m + xi * chunk.mStride, ldc: chunk.ld)
             }
-            for i in 0..<c.count {
-                transformOutput(c.m, ld: c.ld, xiStride: c.mStride, firstTile: i * tilesPerImage,
-                                into: y + (c.first + i) * O * geo.positions)
+            for i in 0..<chunk.count {
+                transformOutput(chunk.m, ld: chunk.ld, xiStride: chunk.mStride, firstTile: i * tilesPerImage,
+                                into: y + (chunk.first + i) * O * geo.positions)
             }
         }
     }
@@ -147,23 +152,23 @@ struct WinogradF23 {
         let C = geo.channels, O = outChannels, UC = 16 * O * C, parts = self.parts
         if n == 0 { return }
         // Shared: one dU [16, O, C] per thread, summed into the first at the end.
-        forEachChunk(shared: parts * UC, prepare: { du in du.update(repeating: 0, count: parts * UC) }, finish: { du in
+        forEachChunk(parts: parts, shared: parts * UC, prepare: { du in du.update(repeating: 0, count: parts * UC) }, finish: { du in
             for part in 1..<Swift.max(parts, 1) {
                 let src = du + part * UC
                 for i in 0..<UC { du[i] += src[i] }
             }
             accumulateWeightGradient(du, into: dw)
-        }) { part, c, du in
-            transformInputs(x, c)
-            for i in 0..<c.count {
-                transformOutputGradient(dy + (c.first + i) * O * geo.positions, into: c.m, ld: c.ld, xiStride: c.mStride,
-                                        firstTile: i * tilesPerImage, padded: c.padded)
+        }) { part, chunk, du in
+            transformInputs(x, chunk)
+            for i in 0..<chunk.count {
+                transformOutputGradient(dy + (chunk.first + i) * O * geo.positions, into: chunk.m, ld: chunk.ld,
+                                        xiStride: chunk.mStride, firstTile: i * tilesPerImage, padded: chunk.padded)
             }
             let acc = du + part * UC
             for xi in 0..<16 {
                 // dU_ξ[O, C] += dM_ξ[O, t] · V_ξ[C, t]ᵀ
-                BLAS.gemm(transA: false, transB: true, m: O, n: C, k: c.count * tilesPerImage,
-                          a: c.m + xi * c.mStride, lda: c.ld, b: c.v + xi * c.vStride, ldb: c.ld,
+                BLAS.gemm(transA: false, transB: true, m: O, n: C, k: chunk.count * tilesPerImage,
+                          a: chunk.m + xi * chunk.mStride, lda: chunk.ld, b: chunk.v + xi * chunk.vStride, ldb: chunk.ld,
                           beta: 1, c: acc + xi * O * C, ldc: C)
             }
         }
@@ -199,7 +204,7 @@ struct WinogradF23 {
         }
     }
 
-    /// One image's output-gradient tiles, A g Aᵀ (4×4 from each 2×2 tile, zero past an odd edge),
+    /// One image's output-gradient tiles, A dY Aᵀ (4×4 from each 2×2 tile, zero past an odd edge),
     /// into columns firstTile ..< firstTile + tilesPerImage of m: 16 matrices [O, ld], xiStride apart.
     /// dy: [O, outH, outW]; padded: scratch of paddedH × paddedW.
     ///
@@ -222,35 +227,28 @@ struct WinogradF23 {
             }
             let out = m + o * ld + firstTile
             for tr in 0..<tilesH {
-                let g0 = plane + 2 * tr * rowStride, g1 = g0 + rowStride
+                let top = plane + 2 * tr * rowStride, bottom = top + rowStride
                 let dst = out + tr * TW
-                // Row k of A g is (z0, z1); A along it gives ξ = 4k + (z0, z0 + z1, z0 − z1, −z1).
-                @inline(__always) func store<V: SIMD>(_ z0: V, _ z1: V, k: Int, _ put: (V, UnsafeMutablePointer<Float>) -> Void) where V.Scalar == Float {
-                    let d = dst + 4 * k * xs
-                    put(z0, d)
-                    put(z0 + z1, d + xs)
-                    put(z0 - z1, d + 2 * xs)
-                    put(-z1, d + 3 * xs)
-                }
+                // Row k of A dY is (z0, z1); A along it gives M[4k + l] = (z0, z0 + z1, z0 − z1, −z1).
+                // Four tiles at a time: the tile's columns 0/1 are the even/odd lanes of 8-wide loads.
                 var tc = 0
                 while tc + 4 <= TW {
-                    let p = load8(g0 + 2 * tc), q = load8(g1 + 2 * tc)
-                    let a0 = p.evenHalf, a1 = p.oddHalf, b0 = q.evenHalf, b1 = q.oddHalf   // tile rows (a, b), columns 0/1
-                    let put: (SIMD4<Float>, UnsafeMutablePointer<Float>) -> Void = { v, d in store4(v, d + tc) }
-                    store(a0, a1, k: 0, put)
-                    store(a0 + b0, a1 + b1, k: 1, put)
-                    store(a0 - b0, a1 - b1, k: 2, put)
-                    store(-b0, -b1, k: 3, put)
+                    let p = load8(top + 2 * tc), q = load8(bottom + 2 * tc)
+                    let a0 = p.evenHalf, a1 = p.oddHalf, b0 = q.evenHalf, b1 = q.oddHalf
+                    let d = dst + tc
+                    adjointRow(a0, a1, d, xs)
+                    adjointRow(a0 + b0, a1 + b1, d + 4 * xs, xs)
+                    adjointRow(a0 - b0, a1 - b1, d + 8 * xs, xs)
+                    adjointRow(-b0, -b1, d + 12 * xs, xs)
                     tc += 4
                 }
                 while tc < TW {
-                    let a0 = SIMD2(g0[2 * tc], 0), a1 = SIMD2(g0[2 * tc + 1], 0)
-                    let b0 = SIMD2(g1[2 * tc], 0), b1 = SIMD2(g1[2 * tc + 1], 0)
-                    let put: (SIMD2<Float>, UnsafeMutablePointer<Float>) -> Void = { v, d in d[tc] = v[0] }
-                    store(a0, a1, k: 0, put)
-                    store(a0 + b0, a1 + b1, k: 1, put)
-                    store(a0 - b0, a1 - b1, k: 2, put)
-                    store(-b0, -b1, k: 3, put)
+                    let a0 = top[2 * tc], a1 = top[2 * tc + 1], b0 = bottom[2 * tc], b1 = bottom[2 * tc + 1]
+                    let d = dst + tc
+                    adjointRow(a0, a1, d, xs)
+                    adjointRow(a0 + b0, a1 + b1, d + 4 * xs, xs)
+                    adjointRow(a0 - b0, a1 - b1, d + 8 * xs, xs)
+                    adjointRow(-b0, -b1, d + 12 * xs, xs)
                     tc += 1
                 }
             }
@@ -287,18 +285,25 @@ struct WinogradF23 {
     func transformInput(_ x: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>, ld: Int, xiStride xs: Int, firstTile: Int,
                         padded: UnsafeMutablePointer<Float>) {
         let C = geo.channels, H = geo.height, W = geo.width, PH = paddedH, PW = paddedW, TW = tilesW
-        // Input rows/columns that land inside the padded plane.
-        let rowLo = Swift.max(0, -geo.ph), rowHi = Swift.min(H, PH - geo.ph)
-        let colLo = Swift.max(0, -geo.pw), colHi = Swift.min(W, PW - geo.pw)
+        /// Bᵀ along the columns of four tiles of row k: p holds tile columns 0–1 (even, odd
+        /// lanes), q the columns 2–3, of tiles tc ..< tc + 4. Writes V[4k + l][tc ..< tc + 4].
+        @inline(__always) func store(_ p: SIMD8<Float>, _ q: SIMD8<Float>, to out: UnsafeMutablePointer<Float>, k: Int) {
+            let a0 = p.evenHalf, a1 = p.oddHalf, a2 = q.evenHalf, a3 = q.oddHalf
+            let v0 = out + 4 * k * xs
+            store4(a0 - a2, v0)
+            store4(a1 + a2, v0 + xs)
+            store4(a2 - a1, v0 + 2 * xs)
+            store4(a1 - a3, v0 + 3 * xs)
+        }
+        // The padded plane holds the whole input: PH = 2·tilesH + 2 ≥ outH + 2 = H + 2·ph, and
+        // likewise PW ≥ W + 2·pw.
         padded.update(repeating: 0, count: PH * PW)
         for c in 0..<C {
             // padded[r, q] = x[c, r − ph, q − pw] (zero outside); only the interior is rewritten,
             // so the zero border from above stays valid for every channel.
             let plane = x + c * H * W
-            if colHi > colLo {
-                for r in rowLo..<Swift.max(rowLo, rowHi) {
-                    (padded + (r + geo.ph) * PW + colLo + geo.pw).update(from: plane + r * W + colLo, count: colHi - colLo)
-                }
+            for r in 0..<H {
+                (padded + (r + geo.ph) * PW + geo.pw).update(from: plane + r * W, count: W)
             }
             let cv = v + c * ld + firstTile
             for tr in 0..<tilesH {
@@ -340,32 +345,21 @@ struct WinogradF23 {
                 }
             }
         }
-
-        /// Bᵀ along the columns of four tiles of row k: p holds tile columns 0–1 (even, odd
-        /// lanes), q the columns 2–3, of tiles tc ..< tc + 4. Writes V[4k + l][tc ..< tc + 4].
-        @inline(__always) func store(_ p: SIMD8<Float>, _ q: SIMD8<Float>, to out: UnsafeMutablePointer<Float>, k: Int) {
-            let a0 = p.evenHalf, a1 = p.oddHalf, a2 = q.evenHalf, a3 = q.oddHalf
-            let v0 = out + 4 * k * xs
-            store4(a0 - a2, v0)
-            store4(a1 + a2, v0 + xs)
-            store4(a2 - a1, v0 + 2 * xs)
-            store4(a1 - a3, v0 + 3 * xs)
-        }
     }
 
     /// One image's outputs, Aᵀ M A, from columns firstTile ..< firstTile + tilesPerImage of
     /// m: [16, O, ld].  y: [O, outH, outW].
     func transformOutput(_ m: UnsafePointer<Float>, ld: Int, xiStride xs: Int, firstTile: Int, into y: UnsafeMutablePointer<Float>) {
-        let O = outChannels, OH = geo.outH, OW = geo.outW, TW = tilesW, step = xs
+        let O = outChannels, OH = geo.outH, OW = geo.outW, TW = tilesW
         let fullW = OW / 2   // tiles whose two columns are both inside the output
         for o in 0..<O {
             let plane = y + o * OH * OW
             let mo = m + o * ld + firstTile
             for tr in 0..<tilesH {
                 let p = mo + tr * TW
-                let m0 = p, m1 = m0 + step, m2 = m1 + step, m3 = m2 + step, m4 = m3 + step, m5 = m4 + step
-                let m6 = m5 + step, m7 = m6 + step, m8 = m7 + step, m9 = m8 + step, m10 = m9 + step
-                let m11 = m10 + step, m12 = m11 + step, m13 = m12 + step, m14 = m13 + step, m15 = m14 + step
+                let m0 = p, m1 = m0 + xs, m2 = m1 + xs, m3 = m2 + xs, m4 = m3 + xs, m5 = m4 + xs
+                let m6 = m5 + xs, m7 = m6 + xs, m8 = m7 + xs, m9 = m8 + xs, m10 = m9 + xs
+                let m11 = m10 + xs, m12 = m11 + xs, m13 = m12 + xs, m14 = m13 + xs, m15 = m14 + xs
                 let row0 = plane + 2 * tr * OW
                 let hasRow1 = 2 * tr + 1 < OH
                 let row1 = hasRow1 ? row0 + OW : row0   // written only when it exists
@@ -422,4 +416,20 @@ struct WinogradF23 {
 /// (a0, b0, a1, b1, a2, b2, a3, b3).
 @inline(__always) private func interleave(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD8<Float> {
     SIMD8(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3])
+}
+
+/// A along one row (z0, z1) of A dY: writes z0, z0 + z1, z0 − z1, −z1 to d, d + xs, d + 2xs, d + 3xs
+/// (four tiles' worth).
+@inline(__always) private func adjointRow(_ z0: SIMD4<Float>, _ z1: SIMD4<Float>, _ d: UnsafeMutablePointer<Float>, _ xs: Int) {
+    store4(z0, d)
+    store4(z0 + z1, d + xs)
+    store4(z0 - z1, d + 2 * xs)
+    store4(-z1, d + 3 * xs)
+}
+/// ``adjointRow(_:_:_:_:)`` for one tile.
+@inline(__always) private func adjointRow(_ z0: Float, _ z1: Float, _ d: UnsafeMutablePointer<Float>, _ xs: Int) {
+    d[0] = z0
+    d[xs] = z0 + z1
+    d[2 * xs] = z0 - z1
+    d[3 * xs] = -z1
 }

@@ -2,60 +2,85 @@ import XCTest
 @testable import Tessera
 
 /// Winograd F(2×2, 3×3) against the im2col path it replaces for 3×3 stride-1 convolutions of at
-/// least 3 channels in and 8 out (the PyTorch fixtures `winograd_*` in conv2d.json pin it too).
+/// least 3 channels in and 8 out (the PyTorch fixtures `winograd_*` in conv2d.json pin it too),
+/// and the vectorized stride-2 im2col/col2im against stride 1.
 final class WinogradTests: XCTestCase {
-    /// Runs `body` with Winograd switched off, so the im2col path gives the reference.
-    private func withoutWinograd<R>(_ body: () -> R) -> R {
+    /// Runs `body` with Winograd switched on or off (off: the im2col path gives the reference).
+    private func withWinograd<R>(_ on: Bool, _ body: () -> R) -> R {
         let saved = Conv2dKernel.winograd
-        Conv2dKernel.winograd = false
+        Conv2dKernel.winograd = on
         defer { Conv2dKernel.winograd = saved }
         return body()
     }
 
-    /// Output, input gradient and weight gradient with and without Winograd, for random data.
-    private func compare(n: Int, c: Int, o: Int, h: Int, w: Int, padding: Int, seed: UInt64,
+    /// Runs `body` once on one thread and once on two (one range of images per thread).
+    private func onOneAndTwoThreads(_ body: () -> Void) {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        for threads in [1, 2] {
+            BLAS.setThreads(threads)
+            body()
+        }
+    }
+
+    /// Output, input gradient and weight gradient of conv2d(x, w, padding) for random data, with
+    /// and without Winograd. `winogradInputGradient`: whether the input gradient (a stride-1
+    /// convolution from O to C channels, padded by 2 − padding) is expected to take Winograd too.
+    private func compare(n: Int, c: Int, o: Int, h: Int, w: Int, padding: Size2, winogradInputGradient: Bool, seed: UInt64,
                          file: StaticString = #filePath, line: UInt = #line) {
         let x = TestData.randn([n, c, h, w], seed: seed)
         let weight = TestData.randn([o, c, 3, 3], seed: seed + 1, std: 0.2)
-        let upstream = TestData.randn([n, o, h + 2 * padding - 2, w + 2 * padding - 2], seed: seed + 2)
+        let upstream = TestData.randn([n, o, h + 2 * padding.h - 2, w + 2 * padding.w - 2], seed: seed + 2)
+        let what = "[\(n), \(c), \(h), \(w)] → \(o), padding \(padding)"
+        let geo = ConvGeometry(channels: c, height: h, width: w, kernel: 3, stride: 1, padding: padding, dilation: 1, op: "test")
+        XCTAssertNotNil(WinogradF23(geo: geo, n: n, groups: 1, outChannels: o), "\(what) should take the Winograd path", file: file, line: line)
+        let transposed = Conv2dKernel(geo: geo, n: n, groups: 1, outChannels: o).transposedKernel
+        let dxPlan = transposed.flatMap { WinogradF23(geo: $0.geo, n: n, groups: 1, outChannels: c) }
+        XCTAssertEqual(dxPlan != nil, winogradInputGradient, "\(what): Winograd for the input gradient", file: file, line: line)
+
         func run() -> (Tensor, Tensor, Tensor) {
             var xi = x.detach(), wi = weight.detach()
             xi.requiresGrad = true
             wi.requiresGrad = true
-            let y = xi.conv2d(weight: wi, padding: Size2(padding, padding))
+            let y = xi.conv2d(weight: wi, padding: padding)
             y.backward(upstream)
             return (y.detach(), xi.grad!, wi.grad!)
         }
-        XCTAssertNotNil(WinogradF23(geo: ConvGeometry(channels: c, height: h, width: w, kernel: 3, stride: 1, padding: Size2(padding, padding),
-                                                      dilation: 1, op: "test"), n: n, groups: 1, outChannels: o),
-                        "shape [\(n), \(c), \(h), \(w)] → \(o) should take the Winograd path", file: file, line: line)
-        let (y, dx, dw) = run()
-        let (yRef, dxRef, dwRef) = withoutWinograd(run)
-        let what = "[\(n), \(c), \(h), \(w)] → \(o), padding \(padding)"
-        // Sums of up to C·9 products: absolute error scales with the output's magnitude (≈ 1 here).
-        TensorCheck.close(y, yRef, rtol: 1e-4, atol: 1e-4, "Winograd forward \(what)", file: file, line: line)
-        TensorCheck.close(dx, dxRef, rtol: 1e-4, atol: 1e-4, "Winograd input gradient \(what)", file: file, line: line)
-        TensorCheck.close(dw, dwRef, rtol: 1e-4, atol: 1e-4, "weight gradient \(what)", file: file, line: line)
+        onOneAndTwoThreads {
+            let (y, dx, dw) = withWinograd(true, run)
+            let (yRef, dxRef, dwRef) = withWinograd(false, run)
+            let threads = "\(what), \(BLAS.threads) thread(s)"
+            // Sums of up to C·9 products of values of order 1: the rounding of the transforms
+            // shows at about 1e-6 of the output's scale.
+            TensorCheck.close(y, yRef, rtol: 1e-4, atol: 1e-4, "Winograd forward \(threads)", file: file, line: line)
+            TensorCheck.close(dx, dxRef, rtol: 1e-4, atol: 1e-4, "input gradient \(threads)", file: file, line: line)
+            TensorCheck.close(dw, dwRef, rtol: 1e-4, atol: 1e-4, "Winograd weight gradient \(threads)", file: file, line: line)
+        }
     }
 
     func testWinogradMatchesIm2colOnResNetShapes() {
-        compare(n: 4, c: 3, o: 16, h: 32, w: 32, padding: 1, seed: 5)   // the stem (its input gradient stays im2col)
-        compare(n: 5, c: 16, o: 16, h: 32, w: 32, padding: 1, seed: 10)
-        compare(n: 9, c: 32, o: 32, h: 16, w: 16, padding: 1, seed: 20)
+        // The stem: its input gradient (to 3 channels) stays im2col.
+        compare(n: 4, c: 3, o: 16, h: 32, w: 32, padding: 1, winogradInputGradient: false, seed: 5)
+        compare(n: 5, c: 16, o: 16, h: 32, w: 32, padding: 1, winogradInputGradient: true, seed: 10)
+        compare(n: 9, c: 32, o: 32, h: 16, w: 16, padding: 1, winogradInputGradient: true, seed: 20)
         // 37 images of 8×8 with 64 channels: several chunks per thread, and a last chunk that is short.
-        compare(n: 37, c: 64, o: 64, h: 8, w: 8, padding: 1, seed: 30)
+        compare(n: 37, c: 64, o: 64, h: 8, w: 8, padding: 1, winogradInputGradient: true, seed: 30)
     }
 
     func testWinogradMatchesIm2colOnOddSizesAndOtherPaddings() {
-        compare(n: 3, c: 8, o: 11, h: 7, w: 13, padding: 1, seed: 40)   // odd output: half tiles on two edges
-        compare(n: 2, c: 10, o: 8, h: 9, w: 6, padding: 0, seed: 50)
-        compare(n: 2, c: 8, o: 9, h: 5, w: 11, padding: 2, seed: 60)
-        compare(n: 1, c: 12, o: 8, h: 3, w: 3, padding: 0, seed: 70)    // a single output pixel
+        compare(n: 3, c: 8, o: 11, h: 7, w: 13, padding: 1, winogradInputGradient: true, seed: 40)    // odd × odd output
+        compare(n: 2, c: 10, o: 8, h: 8, w: 7, padding: 0, winogradInputGradient: true, seed: 50)     // even × odd
+        compare(n: 2, c: 8, o: 9, h: 5, w: 10, padding: 2, winogradInputGradient: true, seed: 60)     // odd × even
+        compare(n: 2, c: 8, o: 8, h: 6, w: 9, padding: [0, 2], winogradInputGradient: true, seed: 70) // unequal paddings
+        compare(n: 2, c: 9, o: 8, h: 5, w: 6, padding: [1, 0], winogradInputGradient: true, seed: 75)
+        // Padding 3: the input gradient would need padding −1, so it is im2col's col2im.
+        compare(n: 2, c: 8, o: 8, h: 4, w: 5, padding: 3, winogradInputGradient: false, seed: 80)
+        compare(n: 1, c: 12, o: 8, h: 4, w: 4, padding: 0, winogradInputGradient: true, seed: 90)    // one whole tile
     }
 
-    func testWinogradIsNotUsedWhereItDoesNotApply() {
-        func plan(c: Int, o: Int, stride: Size2 = 1, dilation: Size2 = 1, groups: Int = 1, kernel: Size2 = 3) -> WinogradF23? {
-            WinogradF23(geo: ConvGeometry(channels: c / groups, height: 8, width: 8, kernel: kernel, stride: stride, padding: 1,
+    func testWinogradIsNotUsedWhereItDoesNotApplyOrDoesNotPay() {
+        func plan(c: Int, o: Int, side: Int = 8, stride: Size2 = 1, padding: Size2 = 1, dilation: Size2 = 1, groups: Int = 1, kernel: Size2 = 3) -> WinogradF23? {
+            WinogradF23(geo: ConvGeometry(channels: c / groups, height: side, width: side, kernel: kernel, stride: stride, padding: padding,
                                           dilation: dilation, op: "test"), n: 2, groups: groups, outChannels: o)
         }
         XCTAssertNotNil(plan(c: 16, o: 16))
@@ -66,5 +91,43 @@ final class WinogradTests: XCTestCase {
         XCTAssertNil(plan(c: 16, o: 16, dilation: 2))
         XCTAssertNil(plan(c: 16, o: 16, groups: 2))
         XCTAssertNil(plan(c: 16, o: 16, kernel: 5))
+        XCTAssertNil(plan(c: 16, o: 16, padding: 0, kernel: 1))
+        XCTAssertNil(plan(c: 16, o: 16, side: 3, padding: 0), "a 1×1 output fills a quarter of its tile")
+        XCTAssertNil(plan(c: 256, o: 256, side: 64), "one image's tiles would need more than 16 MiB of workspace")
+    }
+
+    /// A stride-2 convolution is the stride-1 one sampled at even rows and columns, and its
+    /// gradients are the stride-1 gradients for an upstream gradient that is zero elsewhere. The
+    /// stride-1 path copies whole rows, the stride-2 one moves every other column in 8-wide
+    /// vectors (im2col) and adds into every other column (col2im): widths 16, 17 and 33 run those
+    /// loops several times, with their scalar ends.
+    func testStride2ConvolutionIsStride1SampledAtEvenPositionsForwardAndBackward() {
+        for (side, padding, dilation) in [(16, 1, 1), (17, 0, 1), (33, 1, 1), (17, 2, 2), (33, 0, 2)] {
+            let n = 2, c = 2, o = 3, h = 5
+            let x = TestData.randn([n, c, h, side], seed: UInt64(side * 10 + padding))
+            let weight = TestData.randn([o, c, 3, 3], seed: 7, std: 0.5)
+            func grads(stride: Int, upstream: Tensor) -> (Tensor, Tensor, Tensor) {
+                var xi = x.detach(), wi = weight.detach()
+                xi.requiresGrad = true
+                wi.requiresGrad = true
+                let y = xi.conv2d(weight: wi, stride: Size2(1, stride), padding: Size2(padding, padding), dilation: Size2(dilation, dilation))
+                y.backward(upstream)
+                return (y.detach(), xi.grad!, wi.grad!)
+            }
+            let what = "width \(side), padding \(padding), dilation \(dilation)"
+            let w1 = side + 2 * padding - 2 * dilation, w2 = (w1 + 1) / 2, h1 = h + 2 * padding - 2 * dilation
+            let upstream2 = TestData.randn([n, o, h1, w2], seed: 99)
+            // The same gradient at the even columns of the stride-1 output, zero at the odd ones.
+            let u2 = upstream2.scalars
+            let upstream1 = Tensor(shape: [n, o, h1, w1]) { buffer in
+                buffer.update(repeating: 0)
+                for row in 0..<(n * o * h1) { for j in 0..<w2 { buffer[row * w1 + 2 * j] = u2[row * w2 + j] } }
+            }
+            let (y2, dx2, dw2) = grads(stride: 2, upstream: upstream2)
+            let (y1, dx1, dw1) = grads(stride: 1, upstream: upstream1)
+            TensorCheck.close(y2, y1.slice(axis: 3, 0, w1, step: 2).contiguous(), "stride-2 forward, \(what)")
+            TensorCheck.close(dx2, dx1, "stride-2 input gradient, \(what)")
+            TensorCheck.close(dw2, dw1, "stride-2 weight gradient, \(what)")
+        }
     }
 }
