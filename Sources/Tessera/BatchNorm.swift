@@ -12,6 +12,23 @@ extension Tensor {
     ///   - weight, bias: [C] affine parameters (γ, β), or nil for none.
     public func batchNorm(runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?, bias: Tensor?,
                           training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+        batchNorm(runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                  training: training, momentum: momentum, eps: eps, relu: false)
+    }
+
+    /// `batchNorm(…).relu()` in one pass over the data, forward and backward: the ReLU is applied
+    /// as the normalized values are written, and its mask is folded into batch norm's gradient
+    /// sums, so neither the activation before the ReLU nor its gradient is ever stored. The
+    /// parameters and the running-statistics update are those of
+    /// ``batchNorm(runningMean:runningVar:weight:bias:training:momentum:eps:)``.
+    public func batchNormReLU(runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?, bias: Tensor?,
+                              training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+        batchNorm(runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                  training: training, momentum: momentum, eps: eps, relu: true)
+    }
+
+    private func batchNorm(runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?, bias: Tensor?,
+                           training: Bool, momentum: Float, eps: Float, relu: Bool) -> Tensor {
         precondition(rank >= 2, "batchNorm: expects [N, C] or [N, C, *] input, got \(shape)")
         let N = shape[0], C = shape[1], S = shape.dropFirst(2).reduce(1, *)
         for (name, t) in [("runningMean", runningMean), ("runningVar", runningVar), ("weight", weight), ("bias", bias)] {
@@ -57,25 +74,33 @@ extension Tensor {
                 for c in channels {
                     let scale = gamma[c] * invStd[c], shift = beta[c] - mean[c] * scale
                     let src = xp + (n * C + c) * S, dst = yp + (n * C + c) * S
-                    for k in 0..<S { dst[k] = src[k] * scale + shift }
+                    if relu {
+                        for k in 0..<S { dst[k] = Swift.max(src[k] * scale + shift, 0) }
+                    } else {
+                        for k in 0..<S { dst[k] = src[k] * scale + shift }
+                    }
                 }
             }
         }
         let differentiable = [self, weight, bias].contains { $0.map { Tensor.isRecording($0) } ?? false }
         guard differentiable else { return out }
 
-        // Σ dy and Σ dy·x̂ per channel, shared by the three backward closures of one call.
+        // Σ dy and Σ dy·x̂ per channel, shared by the three backward closures of one call. With the
+        // fused ReLU, dy is the incoming gradient where the output is positive and 0 elsewhere.
         let sums = BatchNormSums()
+        let y = out   // the output, for the ReLU's mask (no autograd node yet: no cycle)
         func channelSums(_ g: Tensor) -> (dBeta: Tensor, dGamma: Tensor, gy: Tensor) {
             if let cached = sums.value, cached.gy.storage === g.storage && cached.gy.offset == g.offset { return cached }
-            withExtendedLifetime((x, stats)) {}   // the raw pointers below point into these
+            withExtendedLifetime((x, stats, y)) {}   // the raw pointers below point into these
             let gy = g.contiguous(), gp = gy.ptr
             let dBetaT = Tensor(empty: [C]), dGammaT = Tensor(empty: [C])
             let dBeta = dBetaT.ptr, dGamma = dGammaT.ptr
             Parallel.forRanges(C, parts: parts) { channels in for c in channels {
                 var sb: Double = 0, sg: Double = 0
                 for n in 0..<N {
-                    let (ab, ag) = RowSums.gradientSums(gp + (n * C + c) * S, xp + (n * C + c) * S, S, mean: mean[c])
+                    let row = (n * C + c) * S
+                    let (ab, ag) = relu ? RowSums.gradientSums(gp + row, xp + row, S, mean: mean[c], where: yp + row)
+                                        : RowSums.gradientSums(gp + row, xp + row, S, mean: mean[c])
                     sb += Double(ab); sg += Double(ag)
                 }
                 dBeta[c] = Float(sb); dGamma[c] = Float(sg) * invStd[c]
@@ -88,21 +113,26 @@ extension Tensor {
             let dBeta = dBetaT.ptr, dGamma = dGammaT.ptr
             let dx = Tensor(empty: x.shape)
             let gp = gy.ptr, dp = dx.ptr
-            _ = (stats, gammaT)   // keep the statistics and γ alive for this closure
+            _ = (stats, gammaT, y)   // keep the statistics, γ and the output alive for this closure
             Parallel.forRanges(C, parts: parts) { channels in for c in channels {
                 let k1 = gamma[c] * invStd[c]
                 // training: dx = γ·σ⁻¹·(dy − Σdy/M − x̂·Σ(dy·x̂)/M); evaluation: dx = γ·σ⁻¹·dy
                 let a = training ? dBeta[c] / Float(M) : 0, b = training ? dGamma[c] / Float(M) : 0
                 for n in 0..<N {
                     let gr = gp + (n * C + c) * S, xr = xp + (n * C + c) * S, dr = dp + (n * C + c) * S
-                    for k in 0..<S { dr[k] = k1 * (gr[k] - a - (xr[k] - mean[c]) * invStd[c] * b) }
+                    if relu {
+                        let yr = yp + (n * C + c) * S
+                        for k in 0..<S { dr[k] = k1 * ((yr[k] > 0 ? gr[k] : 0) - a - (xr[k] - mean[c]) * invStd[c] * b) }
+                    } else {
+                        for k in 0..<S { dr[k] = k1 * (gr[k] - a - (xr[k] - mean[c]) * invStd[c] * b) }
+                    }
                 }
             } }
             return dx
         })]
         if let weight { inputs.append((weight, { g in channelSums(g).dGamma.clone() })) }
         if let bias { inputs.append((bias, { g in channelSums(g).dBeta.clone() })) }
-        return out.recordedList("batch_norm", inputs)
+        return out.recordedList(relu ? "batch_norm_relu" : "batch_norm", inputs)
     }
 }
 

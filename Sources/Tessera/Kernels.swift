@@ -117,4 +117,21 @@ enum RowSums {
         while k < n { sa += g[k]; sb += g[k] * (x[k] - m); k += 1 }
         return (sa, sb)
     }
+
+    /// ``gradientSums(_:_:_:mean:)`` of g masked to where y > 0 (the gradient through a ReLU
+    /// whose output is y).
+    @inline(__always)
+    static func gradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mean m: Float,
+                             where y: UnsafePointer<Float>) -> (Float, Float) {
+        var a = SIMD8<Float>(repeating: 0), b = SIMD8<Float>(repeating: 0)
+        let mv = SIMD8<Float>(repeating: m), zero = SIMD8<Float>(repeating: 0)
+        var k = 0
+        while k + 8 <= n {
+            let gv = load8(g + k).replacing(with: 0, where: load8(y + k) .<= zero)
+            a += gv; b += gv * (load8(x + k) - mv); k += 8
+        }
+        var sa = a.sum(), sb = b.sum()
+        while k < n { let gk = y[k] > 0 ? g[k] : 0; sa += gk; sb += gk * (x[k] - m); k += 1 }
+        return (sa, sb)
+    }
 }

@@ -50,7 +50,7 @@ public final class CIFARBasicBlock: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var out = self["bn1"](self["conv1"](x)).relu()
+        var out = normThenReLU("bn1", self["conv1"](x), relu: nil)
         out = self["bn2"](self["conv2"](out))
         return (out + self["shortcut"](x)).relu()
     }
@@ -99,7 +99,7 @@ public final class CIFARResNet: Module, ClassifierModel {
 
     public override func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == 3, "CIFARResNet: expects input [N, 3, H, W], got \(x.shape)")
-        var y = self["bn1"](self["conv1"](x)).relu()
+        var y = normThenReLU("bn1", self["conv1"](x), relu: nil)
         y = self["layer3"](self["layer2"](self["layer1"](y)))
         y = self["avgpool"](y).flattened(from: 1)
         return self["fc"](y)

@@ -21,7 +21,7 @@ public final class BasicBlock: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var out = self["relu"](self["bn1"](self["conv1"](x)))
+        var out = normThenReLU("bn1", self["conv1"](x))
         out = self["bn2"](self["conv2"](out))
         let identity = child("downsample").map { $0(x) } ?? x
         return self["relu"](out + identity)
@@ -51,12 +51,11 @@ public final class Bottleneck: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        let relu = self["relu"]
-        var out = relu(self["bn1"](self["conv1"](x)))
-        out = relu(self["bn2"](self["conv2"](out)))
+        var out = normThenReLU("bn1", self["conv1"](x))
+        out = normThenReLU("bn2", self["conv2"](out))
         out = self["bn3"](self["conv3"](out))
         let identity = child("downsample").map { $0(x) } ?? x
-        return relu(out + identity)
+        return self["relu"](out + identity)
     }
 }
 
@@ -137,7 +136,7 @@ public final class ResNet: Module, ClassifierModel {
 
     public override func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == 3, "ResNet: expects input [N, 3, H, W], got \(x.shape)")
-        var y = self["maxpool"](self["relu"](self["bn1"](self["conv1"](x))))
+        var y = self["maxpool"](normThenReLU("bn1", self["conv1"](x)))
         for i in 1...4 { y = self["layer\(i)"](y) }
         y = self["avgpool"](y).flattened(from: 1)
         return self["fc"](y)
@@ -160,4 +159,16 @@ public func resnet34(classes: Int = 1000, cifarStem: Bool = false) -> ResNet {
 /// torchvision's `resnet50` (Bottleneck, [3, 4, 6, 3]): 25,557,032 parameters with 1000 classes.
 public func resnet50(classes: Int = 1000, cifarStem: Bool = false) -> ResNet {
     ResNet(block: .bottleneck, layers: [3, 4, 6, 3], classes: classes, cifarStem: cifarStem)
+}
+
+extension Module {
+    /// The child `norm` applied to `x`, then a ReLU: the child `relu` (a ``ReLU`` unless replaced),
+    /// or `Tensor.relu()` when `relu` is nil. One fused pass (``BatchNorm/forwardReLU(_:)``) when
+    /// the norm is a batch norm and the ReLU a ReLU; the two steps one after the other otherwise.
+    func normThenReLU(_ norm: String, _ x: Tensor, relu: String? = "relu") -> Tensor {
+        let reluModule = relu.map { self[$0] }
+        if let bn = self[norm] as? BatchNorm, reluModule == nil || reluModule is ReLU { return bn.forwardReLU(x) }
+        let y = self[norm](x)
+        return reluModule.map { $0(y) } ?? y.relu()
+    }
 }

@@ -153,6 +153,20 @@ public class BatchNorm: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
+        normalize(x, relu: false)
+    }
+
+    /// `self(x).relu()` in one fused pass, forward and backward
+    /// (``Tensor/batchNormReLU(runningMean:runningVar:weight:bias:training:momentum:eps:)``): the same
+    /// values, gradients and running statistics, without storing the activation before the ReLU.
+    /// The model zoo's residual blocks call it for every batch norm that a ReLU follows directly.
+    public func forwardReLU(_ x: Tensor) -> Tensor {
+        let y = normalize(x, relu: true)
+        lastOutputShape = y.shape
+        return y
+    }
+
+    private func normalize(_ x: Tensor, relu: Bool) -> Tensor {
         checkInput(x)
         var factor: Float = 0
         if isTraining, trackRunningStats, let nbt = numBatchesTracked {
@@ -160,9 +174,10 @@ public class BatchNorm: Module {
             factor = momentum ?? 1 / n
         }
         let useBatchStats = isTraining || !trackRunningStats
-        return x.batchNorm(runningMean: trackRunningStats ? runningMean : nil,
-                           runningVar: trackRunningStats ? runningVar : nil,
-                           weight: weight, bias: bias, training: useBatchStats, momentum: factor, eps: eps)
+        let (rm, rv) = trackRunningStats ? (runningMean, runningVar) : (nil, nil)
+        return relu
+            ? x.batchNormReLU(runningMean: rm, runningVar: rv, weight: weight, bias: bias, training: useBatchStats, momentum: factor, eps: eps)
+            : x.batchNorm(runningMean: rm, runningVar: rv, weight: weight, bias: bias, training: useBatchStats, momentum: factor, eps: eps)
     }
 
     public override var extraDescription: String {

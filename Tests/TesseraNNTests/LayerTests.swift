@@ -123,6 +123,23 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(d(x).scalars, x.scalars)
     }
 
+    func testBatchNormForwardReLUIsForwardThenReLUAndCountsOneBatch() {
+        let x = Tensor([1, -2, 3, 4, -5, 7, 0.5, 2], shape: [4, 2])
+        let fused = BatchNorm1d(2), plain = BatchNorm1d(2)
+        for bn in [fused, plain] { bn.weight!.assign(Tensor([1.5, 0.5], shape: [2])); bn.bias!.assign(Tensor([-0.2, 0.3], shape: [2])) }
+        for training in [true, false] {
+            if !training { fused.eval(); plain.eval() }
+            let a = fused.forwardReLU(x), b = plain(x).relu()
+            XCTAssertEqual(a.shape, b.shape)
+            for (u, v) in zip(a.scalars, b.scalars) { XCTAssertEqual(u, v, accuracy: 1e-6, "training \(training)") }
+            XCTAssertTrue(a.scalars.contains(0), "some values are cut by the ReLU")
+            XCTAssertEqual(fused.runningMean!.scalars, plain.runningMean!.scalars)
+            XCTAssertEqual(fused.runningVar!.scalars, plain.runningVar!.scalars)
+            XCTAssertEqual(fused.numBatchesTracked!.item(), 1)
+            XCTAssertEqual(fused.lastOutputShape, [4, 2])
+        }
+    }
+
     func testBatchNormCountsTrainingBatchesOnly() {
         let bn = BatchNorm1d(2)
         let x = Tensor([1, 2, 3, 4, 5, 7], shape: [3, 2])

@@ -349,6 +349,21 @@ final class GradCheckTests: XCTestCase {
         }
     }
 
+    func testBatchNormReLUGradientInTrainingAndEvaluationAwayFromTheKink() {
+        let x = randn([3, 2, 3, 3], 156, std: 1.5), weight = positive([2], 157), bias = randn([2], 158)
+        let mean = Tensor([0.3, -0.2], shape: [2]), variance = Tensor([0.8, 1.3], shape: [2])
+        for training in [true, false] {
+            // Finite differences mean nothing at ReLU's kink: the data (seeds picked for it) keeps every
+            // normalized value, the ReLU's input, at least 0.1 from 0, and a third to two thirds below it.
+            let pre = x.batchNorm(runningMean: mean, runningVar: variance, weight: weight, bias: bias, training: training).scalars
+            XCTAssertGreaterThan(pre.map { Swift.abs($0) }.min()!, 0.1, "training \(training): the test data comes near the kink")
+            XCTAssertTrue((18...36).contains(pre.filter { $0 < 0 }.count), "training \(training): \(pre.filter { $0 < 0 }.count) of 54 negative")
+            GradCheck.check("batchNormReLU training \(training)", [x, weight, bias]) { t in
+                t[0].batchNormReLU(runningMean: mean.clone(), runningVar: variance.clone(), weight: t[1], bias: t[2], training: training)
+            }
+        }
+    }
+
     func testDropoutGradientWithAFixedGeneratorUsesTheSameMask() {
         GradCheck.check("dropout p 0.3 fixed generator", [randn([4, 5], 115)]) { t in
             var g = SeededGenerator(seed: 116)

@@ -179,6 +179,32 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual(Tensor.arange(0, 0).shape, [0])
     }
 
+    func testFusedBatchNormReLUEqualsBatchNormThenReLUValuesGradientsAndRunningStatistics() {
+        // Large enough to be split over two threads; the fused op must give exactly what the two
+        // ops give (the masked gradient sums add zeros where the separate ReLU backward wrote them).
+        let saved = BLAS.threads
+        BLAS.setThreads(2)
+        defer { BLAS.setThreads(saved) }
+        let x = TestData.randn([8, 6, 33, 33], seed: 160), upstream = TestData.randn([8, 6, 33, 33], seed: 161)
+        let weight = TestData.uniform([6], seed: 162, 0.5, 2), bias = TestData.randn([6], seed: 163)
+        for training in [true, false] {
+            func run(fused: Bool) -> [Tensor] {
+                var xi = x.detach(), w = weight.detach(), b = bias.detach()
+                xi.requiresGrad = true; w.requiresGrad = true; b.requiresGrad = true
+                let rm = Tensor([0.1, 0, -0.1, 0.2, 0, 0], shape: [6]), rv = Tensor.full([6], 1.5)
+                let y = fused ? xi.batchNormReLU(runningMean: rm, runningVar: rv, weight: w, bias: b, training: training, momentum: 0.3)
+                              : xi.batchNorm(runningMean: rm, runningVar: rv, weight: w, bias: b, training: training, momentum: 0.3).relu()
+                y.backward(upstream)
+                return [y.detach(), xi.grad!, w.grad!, b.grad!, rm, rv]
+            }
+            let fused = run(fused: true), separate = run(fused: false)
+            for (i, what) in ["output", "input gradient", "weight gradient", "bias gradient", "running mean", "running variance"].enumerated() {
+                TensorCheck.close(fused[i], separate[i], rtol: 1e-6, atol: 1e-6, "batchNormReLU \(what), training \(training)")
+            }
+            XCTAssertTrue(fused[0].scalars.contains(0) && fused[0].scalars.contains { $0 > 0 }, "both sides of the ReLU are exercised")
+        }
+    }
+
     func testThreadedGeluAndMaxPoolAgreeWithTheirSingleThreadedResults() {
         // Big enough that GELU and max-pooling split the work across two threads; the reference
         // is the same op on pieces below the threshold (one thread) or the formula itself.
