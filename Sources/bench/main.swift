@@ -43,27 +43,56 @@ struct Bench: ParsableCommand {
         if let filter { workloads = workloads.filter { $0.name.contains(filter) } }
         guard !workloads.isEmpty else { throw ValidationError("no workload matches --filter \(filter ?? "")") }
 
-        var reference: ReferenceResults?
-        if !noReference {
-            reference = ReferenceRunner(python: python, threads: threads, quick: quick).run(names: workloads.map(\.name))
-        }
-        let machine = MachineInfo.current(threads: threads, torchVersion: reference?.torchVersion)
-        print(machine.summary)
-        if let note = reference?.note { print(note) }
-        for note in models.notes where filter.map({ note.contains($0) }) ?? true { print(note) }
-
+        // The reference runs just before Tessera on each group of workloads (one shape, one model),
+        // not all at once: this VM's speed drifts by 10–20% over minutes, and measuring all of one
+        // side and then all of the other turned that drift into the ratios.
+        let runner = noReference ? nil : ReferenceRunner(python: python, threads: threads, quick: quick)
+        var referenceWorks = runner != nil
+        var machine: MachineInfo?
         var rows: [ResultRow] = []
         let table = Table()
-        table.printHeader()
-        for w in workloads {
-            let m = Measurement(samples: w.run(warmup, repeats))
-            let ref = reference?.figures[w.name]
-            let row = ResultRow(workload: w, tessera: m, reference: ref)
-            table.print(row)
-            rows.append(row)
+        for group in interleavingGroups(workloads) {
+            var reference: ReferenceResults?
+            if referenceWorks, let runner {
+                reference = runner.run(names: group.map(\.name))
+                // Without torch (or the script) every later call would fail the same way.
+                if reference?.torchVersion == nil { referenceWorks = false }
+            }
+            if machine == nil {
+                let info = MachineInfo.current(threads: threads, torchVersion: reference?.torchVersion)
+                print(info.summary)
+                if let note = reference?.note { print(note) }
+                for note in models.notes where filter.map({ note.contains($0) }) ?? true { print(note) }
+                table.printHeader()
+                machine = info
+            } else if let note = reference?.note {
+                print(note)
+            }
+            for w in group {
+                let m = Measurement(samples: w.run(warmup, repeats))
+                let row = ResultRow(workload: w, tessera: m, reference: reference?.figures[w.name])
+                table.print(row)
+                rows.append(row)
+            }
         }
-        if let json { try writeJSON(rows: rows, machine: machine, to: json) }
+        if let json, let machine { try writeJSON(rows: rows, machine: machine, to: json) }
     }
+}
+
+/// Consecutive workloads measured as one unit, reference first: all sgemm sizes, the forward and
+/// backward of one convolution shape, the two peak-memory rows, every other workload alone.
+func interleavingGroups(_ workloads: [Workload]) -> [[Workload]] {
+    func key(_ name: String) -> String {
+        if name.hasPrefix("sgemm_") { return "sgemm" }
+        if name.hasPrefix("peak_rss") { return "peak_rss" }
+        if name.hasPrefix("conv_"), name.hasSuffix("_fwd") || name.hasSuffix("_bwd") { return String(name.dropLast(4)) }
+        return name
+    }
+    var groups: [[Workload]] = []
+    for w in workloads {
+        if let last = groups.last?.last, key(last.name) == key(w.name) { groups[groups.count - 1].append(w) } else { groups.append([w]) }
+    }
+    return groups
 }
 
 Bench.main()
