@@ -4,9 +4,18 @@ thread count. Writes {"torch_version": ..., "results": {name: {"median": x, "spr
 Exit code 3 means torch is not installed."""
 import argparse, json, statistics, sys, time
 
+WARMUP_SECONDS = 0.3
+
+
 def measure(fn, warmup, repeats, figure):
-    for _ in range(warmup):
+    """Median and spread of `repeats` timed runs, after at least `warmup` runs and WARMUP_SECONDS
+    of them (a millisecond workload first in a fresh process ran several times slower for its
+    first few calls; bench's Swift side warms up the same way)."""
+    t0 = time.perf_counter()
+    done = 0
+    while done < warmup or time.perf_counter() - t0 < WARMUP_SECONDS:
         fn()
+        done += 1
     out = []
     for _ in range(repeats):
         t0 = time.perf_counter(); fn(); out.append(figure(time.perf_counter() - t0))

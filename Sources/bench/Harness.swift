@@ -34,9 +34,19 @@ func seconds(_ body: () -> Void) -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
 }
 
-/// Times `body` `repeats` times after `warmup` untimed runs, converting each time with `figure`.
+/// Seconds of untimed runs before the timed ones, at least (scripts/reference_bench.py warms up
+/// the same way).
+let warmupSeconds = 0.3
+
+/// Times `body` `repeats` times after at least `warmup` untimed runs and ``warmupSeconds`` of them,
+/// converting each time with `figure`.
 func timed(_ warmup: Int, _ repeats: Int, figure: (Double) -> Double, _ body: () -> Void) -> [Double] {
-    for _ in 0..<warmup { body() }
+    let start = DispatchTime.now().uptimeNanoseconds
+    var done = 0
+    while done < warmup || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < warmupSeconds {
+        body()
+        done += 1
+    }
     return (0..<repeats).map { _ in figure(seconds(body)) }
 }
 
