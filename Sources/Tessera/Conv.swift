@@ -51,6 +51,13 @@ struct ConvGeometry {
     /// Columns per image: outH · outW.
     var positions: Int { outH * outW }
     var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
+    /// Stride 2 (undilated) over an even-sized image with an output of half its size, as the
+    /// downsampling 3×3 convolutions of a ResNet: im2col then reads four phase planes (see
+    /// ``im2col(_:_:_:ldc:phases:)``).
+    var usesPhasePlanes: Bool {
+        sh == 2 && sw == 2 && dh == 1 && dw == 1 && height % 2 == 0 && width % 2 == 0
+            && outH == height / 2 && outW == width / 2
+    }
 
     /// For kernel column `j`: the input column offset of output column 0, and the output columns
     /// `lo..<hi` whose input column falls inside the image (the rest read padding).
@@ -65,42 +72,87 @@ struct ConvGeometry {
 
 // MARK: - im2col / col2im
 
+/// One tap of an unfold whose output is as wide as its input: dst[oh·W + ow] = plane[oh + offH,
+/// ow + offW] (0 outside) for oh < OH — one shifted copy of the plane plus zeroed borders (one
+/// memcpy, not one per row).  plane: [H, W], dst: [OH, W].
+@inline(__always)
+func shiftedCopy(_ plane: UnsafePointer<Float>, height H: Int, width W: Int, outHeight OH: Int, offH: Int, offW: Int,
+                 into dst: UnsafeMutablePointer<Float>) {
+    // Rows and columns whose source lies inside the plane: oh in [ohLo, ohHi), ow in [owLo, owHi).
+    let ohLo = Swift.min(OH, Swift.max(0, -offH)), ohHi = Swift.max(ohLo, Swift.min(OH, H - offH))
+    let owLo = Swift.min(W, Swift.max(0, -offW)), owHi = Swift.max(owLo, Swift.min(W, W - offW))
+    let delta = offH * W + offW
+    if ohLo > 0 { dst.update(repeating: 0, count: ohLo * W) }
+    if ohHi < OH { (dst + ohHi * W).update(repeating: 0, count: (OH - ohHi) * W) }
+    // Copy the valid rows in one go, clipped to the plane; the columns that wrapped are zeroed next.
+    let k0 = Swift.max(ohLo * W, -delta), k1 = Swift.min(ohHi * W, H * W - delta)
+    if k1 > k0 { (dst + k0).update(from: plane + k0 + delta, count: k1 - k0) }
+    if owLo > 0 || owHi < W {
+        for oh in ohLo..<ohHi {
+            let d = dst + oh * W
+            for ow in 0..<owLo { d[ow] = 0 }
+            for ow in owHi..<W { d[ow] = 0 }
+        }
+    }
+}
+
 /// Unfolds one image's channels into columns: col[(c·kh + i)·kw + j, colOffset + oh·outW + ow]
 /// = x[c, oh·sh − ph + i·dh, ow·sw − pw + j·dw] (0 outside). `ldc` is the row stride of col.
-/// x: [channels, height, width] contiguous.
+/// x: [channels, height, width] contiguous. `phases`: scratch of channels·height·width floats,
+/// used when ``ConvGeometry/usesPhasePlanes``.
+///
+/// Stride 1 with the output as wide as the input: every kernel tap is one shifted copy of the
+/// plane. Stride 2 over an even image is brought to the same case: the input is split once into
+/// its four phase planes (even/odd rows × even/odd columns, each [H/2, W/2], the output's size),
+/// and input row 2·oh − ph + i is row oh + ⌊(i − ph)/2⌋ of the phase (i − ph) mod 2.
 @inline(__always)
-func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>, ldc: Int) {
+func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>, ldc: Int,
+            phases: UnsafeMutablePointer<Float>? = nil) {
     let H = g.height, W = g.width, OH = g.outH, OW = g.outW
-    // Stride 1 with "same" width: consecutive output rows read consecutive input rows, so a
-    // kernel tap is one shifted copy of the plane plus zeroed borders (one memcpy, not one per row).
-    let sameWidth = g.sw == 1 && OW == W
+    if g.usesPhasePlanes, let phases {
+        let h2 = H / 2, w2 = W / 2, plane2 = h2 * w2
+        // phases: [C, 2 (row phase), 2 (column phase), H/2, W/2]
+        for c in 0..<g.channels {
+            for r in 0..<H {
+                let src = x + (c * H + r) * W
+                let even = phases + ((c * 2 + (r & 1)) * 2) * plane2 + (r >> 1) * w2, odd = even + plane2
+                var m = 0
+                while m + 4 <= w2 {
+                    let v = UnsafeRawPointer(src + 2 * m).loadUnaligned(as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(even + m).storeBytes(of: v.evenHalf, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(odd + m).storeBytes(of: v.oddHalf, as: SIMD4<Float>.self)
+                    m += 4
+                }
+                while m < w2 { even[m] = src[2 * m]; odd[m] = src[2 * m + 1]; m += 1 }
+            }
+        }
+        var row = 0
+        for c in 0..<g.channels {
+            for i in 0..<g.kh {
+                let ri = i - g.ph, rowPhase = ri & 1, offH = (ri - rowPhase) / 2
+                for j in 0..<g.kw {
+                    let rj = j - g.pw, colPhase = rj & 1, offW = (rj - colPhase) / 2
+                    shiftedCopy(phases + ((c * 2 + rowPhase) * 2 + colPhase) * plane2, height: h2, width: w2, outHeight: h2,
+                                offH: offH, offW: offW, into: col + row * ldc)
+                    row += 1
+                }
+            }
+        }
+        return
+    }
+    let sameWidth = g.sw == 1 && g.sh == 1 && OW == W
     var row = 0
     for c in 0..<g.channels {
         let plane = x + c * H * W
         for i in 0..<g.kh {
             for j in 0..<g.kw {
                 let dst = col + row * ldc
-                let (offW, owLo, owHi) = g.validColumns(tap: j)
-                if sameWidth && g.sh == 1 {
-                    // Rows with the input row inside the image: oh in [ohLo, ohHi).
-                    let offH = i * g.dh - g.ph
-                    let ohLo = Swift.min(OH, Swift.max(0, -offH)), ohHi = Swift.max(ohLo, Swift.min(OH, H - offH))
-                    let delta = offH * W + offW
-                    if ohLo > 0 { dst.update(repeating: 0, count: ohLo * OW) }
-                    if ohHi < OH { (dst + ohHi * OW).update(repeating: 0, count: (OH - ohHi) * OW) }
-                    // Copy the valid rows in one go, clipped to the plane; borders are zeroed next.
-                    let k0 = Swift.max(ohLo * OW, -delta), k1 = Swift.min(ohHi * OW, H * W - delta)
-                    if k1 > k0 { (dst + k0).update(from: plane + k0 + delta, count: k1 - k0) }
-                    if owLo > 0 || owHi < OW {
-                        for oh in ohLo..<ohHi {
-                            let d = dst + oh * OW
-                            for ow in 0..<owLo { d[ow] = 0 }
-                            for ow in owHi..<OW { d[ow] = 0 }
-                        }
-                    }
+                if sameWidth {
+                    shiftedCopy(plane, height: H, width: W, outHeight: OH, offH: i * g.dh - g.ph, offW: j * g.dw - g.pw, into: dst)
                     row += 1
                     continue
                 }
+                let (offW, owLo, owHi) = g.validColumns(tap: j)
                 for oh in 0..<OH {
                     let ih = oh * g.sh - g.ph + i * g.dh
                     let d = dst + oh * OW
@@ -258,10 +310,11 @@ struct Conv2dKernel {
         Parallel.run(parts: p) { i in body(i, (n * i / p)..<(n * (i + 1) / p)) }
     }
 
-    /// Column workspace per part: the im2col matrix [K, B·P] plus, when B > 1, a [Og, B·P] staging matrix.
+    /// Column workspace per part: the im2col matrix [K, B·P], a [Og, B·P] staging matrix, and
+    /// for stride-2 phase planes one image's group of input channels.
     private var workspaceCount: Int {
         let K = geo.patch, B = chunk
-        return (geo.isPointwise ? 0 : K * ld(B)) + outPerGroup * ld(B)
+        return (geo.isPointwise ? 0 : K * ld(B)) + outPerGroup * ld(B) + (geo.usesPhasePlanes ? inPlane : 0)
     }
 
     /// Walks `range` in chunks of at most ``chunk`` images and, in each chunk, every group:
@@ -297,7 +350,7 @@ struct Conv2dKernel {
                     return
                 }
                 let L = ld(b)
-                for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: L) }
+                for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: L, phases: yc + Og * ld(chunk)) }
                 if b == 1 {
                     BLAS.gemm(transA: false, transB: false, m: Og, n: P, k: K, a: wg, lda: K, b: col, ldb: L,
                               c: y + (s0 * outChannels + gi * Og) * P, ldc: P)
@@ -337,7 +390,7 @@ struct Conv2dKernel {
                         return
                     }
                     let L = ld(b)
-                    for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: L) }
+                    for i in 0..<b { im2col(x + ((s0 + i) * groups + gi) * inPlane, geo, col + i * P, ldc: L, phases: dyc + Og * ld(chunk)) }
                     let (dyg, lda) = gather(dy, s0: s0, b: b, gi: gi, into: dyc)
                     BLAS.gemm(transA: false, transB: true, m: Og, n: K, k: b * P, a: dyg, lda: lda, b: col, ldb: L, beta: 1, c: dwg, ldc: K)
                 }

@@ -3,8 +3,8 @@ import XCTest
 
 /// Winograd F(2×2, 3×3) against the im2col path it replaces for 3×3 stride-1 convolutions of at
 /// least 3 channels in and 8 out (the PyTorch fixtures `winograd_*` in conv2d.json pin it too),
-/// and the vectorized stride-2 im2col/col2im against stride 1.
-final class WinogradTests: XCTestCase {
+/// and the stride-2 im2col/col2im paths against stride 1.
+final class ConvolutionPathTests: XCTestCase {
     /// Runs `body` with Winograd switched on or off (off: the im2col path gives the reference).
     private func withWinograd<R>(_ on: Bool, _ body: () -> R) -> R {
         let saved = Conv2dKernel.winograd
@@ -98,36 +98,57 @@ final class WinogradTests: XCTestCase {
 
     /// A stride-2 convolution is the stride-1 one sampled at even rows and columns, and its
     /// gradients are the stride-1 gradients for an upstream gradient that is zero elsewhere. The
-    /// stride-1 path copies whole rows, the stride-2 one moves every other column in 8-wide
-    /// vectors (im2col) and adds into every other column (col2im): widths 16, 17 and 33 run those
-    /// loops several times, with their scalar ends.
+    /// stride-1 path copies whole planes; stride 2 unfolds even-sized images from four phase planes
+    /// (kernels 1–4 below, with the paddings that halve the image) and other sizes by moving every
+    /// other column in 8-wide vectors, and folds gradients back into every other column (col2im).
+    /// Widths 16, 17 and 33 run the vector loops several times, with their scalar ends.
     func testStride2ConvolutionIsStride1SampledAtEvenPositionsForwardAndBackward() {
-        for (side, padding, dilation) in [(16, 1, 1), (17, 0, 1), (33, 1, 1), (17, 2, 2), (33, 0, 2)] {
-            let n = 2, c = 2, o = 3, h = 5
-            let x = TestData.randn([n, c, h, side], seed: UInt64(side * 10 + padding))
-            let weight = TestData.randn([o, c, 3, 3], seed: 7, std: 0.5)
+        let cases: [(h: Int, w: Int, k: Int, padding: Int, dilation: Int)] = [
+            (6, 16, 3, 1, 1), (8, 8, 1, 0, 1), (6, 10, 2, 0, 1), (8, 12, 4, 1, 1),   // phase planes
+            (5, 16, 3, 1, 1), (5, 17, 3, 0, 1), (7, 33, 3, 1, 1), (5, 17, 3, 2, 2), (6, 33, 3, 0, 2),
+        ]
+        for (h, side, k, padding, dilation) in cases {
+            let n = 2, c = 2, o = 3
+            let x = TestData.randn([n, c, h, side], seed: UInt64(side * 10 + h + k))
+            let weight = TestData.randn([o, c, k, k], seed: 7, std: 0.5)
             func grads(stride: Int, upstream: Tensor) -> (Tensor, Tensor, Tensor) {
                 var xi = x.detach(), wi = weight.detach()
                 xi.requiresGrad = true
                 wi.requiresGrad = true
-                let y = xi.conv2d(weight: wi, stride: Size2(1, stride), padding: Size2(padding, padding), dilation: Size2(dilation, dilation))
+                let y = xi.conv2d(weight: wi, stride: Size2(stride, stride), padding: Size2(padding, padding), dilation: Size2(dilation, dilation))
                 y.backward(upstream)
                 return (y.detach(), xi.grad!, wi.grad!)
             }
-            let what = "width \(side), padding \(padding), dilation \(dilation)"
-            let w1 = side + 2 * padding - 2 * dilation, w2 = (w1 + 1) / 2, h1 = h + 2 * padding - 2 * dilation
-            let upstream2 = TestData.randn([n, o, h1, w2], seed: 99)
-            // The same gradient at the even columns of the stride-1 output, zero at the odd ones.
+            let what = "[\(h), \(side)] kernel \(k), padding \(padding), dilation \(dilation)"
+            let h1 = h + 2 * padding - dilation * (k - 1), w1 = side + 2 * padding - dilation * (k - 1)
+            let h2 = (h1 + 1) / 2, w2 = (w1 + 1) / 2
+            let upstream2 = TestData.randn([n, o, h2, w2], seed: 99)
+            // The same gradient at the even rows and columns of the stride-1 output, zero elsewhere.
             let u2 = upstream2.scalars
             let upstream1 = Tensor(shape: [n, o, h1, w1]) { buffer in
                 buffer.update(repeating: 0)
-                for row in 0..<(n * o * h1) { for j in 0..<w2 { buffer[row * w1 + 2 * j] = u2[row * w2 + j] } }
+                for plane in 0..<(n * o) {
+                    for i in 0..<h2 { for j in 0..<w2 { buffer[(plane * h1 + 2 * i) * w1 + 2 * j] = u2[(plane * h2 + i) * w2 + j] } }
+                }
             }
             let (y2, dx2, dw2) = grads(stride: 2, upstream: upstream2)
             let (y1, dx1, dw1) = grads(stride: 1, upstream: upstream1)
-            TensorCheck.close(y2, y1.slice(axis: 3, 0, w1, step: 2).contiguous(), "stride-2 forward, \(what)")
+            TensorCheck.close(y2, y1.slice(axis: 2, 0, h1, step: 2).slice(axis: 3, 0, w1, step: 2).contiguous(), "stride-2 forward, \(what)")
             TensorCheck.close(dx2, dx1, "stride-2 input gradient, \(what)")
             TensorCheck.close(dw2, dw1, "stride-2 weight gradient, \(what)")
         }
+    }
+
+    func testPhasePlanesAreUsedExactlyForStride2OverEvenImagesThatHalve() {
+        func geo(_ h: Int, _ w: Int, k: Int, stride: Int = 2, padding: Int, dilation: Int = 1) -> ConvGeometry {
+            ConvGeometry(channels: 2, height: h, width: w, kernel: Size2(k, k), stride: Size2(stride, stride), padding: Size2(padding, padding),
+                         dilation: Size2(dilation, dilation), op: "test")
+        }
+        XCTAssertTrue(geo(32, 32, k: 3, padding: 1).usesPhasePlanes)
+        XCTAssertTrue(geo(8, 12, k: 1, padding: 0).usesPhasePlanes)
+        XCTAssertFalse(geo(9, 32, k: 3, padding: 1).usesPhasePlanes, "odd height")
+        XCTAssertFalse(geo(16, 16, k: 3, padding: 0).usesPhasePlanes, "output 7 × 7, not half")
+        XCTAssertFalse(geo(16, 16, k: 3, padding: 2, dilation: 2).usesPhasePlanes, "dilated")
+        XCTAssertFalse(geo(16, 16, k: 3, stride: 1, padding: 1).usesPhasePlanes, "stride 1")
     }
 }
