@@ -231,7 +231,7 @@ func col2im(_ col: UnsafePointer<Float>, ldc: Int, _ g: ConvGeometry, _ dx: Unsa
 extension Tensor {
     /// 2-D convolution (cross-correlation, as PyTorch), via im2col + one GEMM per group and
     /// batch chunk; 1×1 stride-1 unpadded convolutions skip im2col, and 3×3 stride-1 ones (at
-    /// least 3 channels in, 8 out, no groups or dilation) run as Winograd F(2×2, 3×3).
+    /// least 3 channels in and out, no groups or dilation) run as Winograd F(2×2, 3×3).
     ///
     /// - Parameters:
     ///   - weight: [outChannels, inChannels / groups, kh, kw].

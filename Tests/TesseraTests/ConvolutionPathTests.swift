@@ -2,7 +2,7 @@ import XCTest
 @testable import Tessera
 
 /// Winograd F(2×2, 3×3) against the im2col path it replaces for 3×3 stride-1 convolutions of at
-/// least 3 channels in and 8 out (the PyTorch fixtures `winograd_*` in conv2d.json pin it too),
+/// least 3 channels in and out (the PyTorch fixtures `winograd_*` in conv2d.json pin it too),
 /// and the stride-2 im2col/col2im paths against stride 1.
 final class ConvolutionPathTests: XCTestCase {
     /// Runs `body` with Winograd switched on or off (off: the im2col path gives the reference).
@@ -59,8 +59,8 @@ final class ConvolutionPathTests: XCTestCase {
     }
 
     func testWinogradMatchesIm2colOnResNetShapes() {
-        // The stem: its input gradient (to 3 channels) stays im2col.
-        compare(n: 4, c: 3, o: 16, h: 32, w: 32, padding: 1, winogradInputGradient: false, seed: 5)
+        // The RGB stem, and its input gradient: a convolution from 16 channels to 3.
+        compare(n: 4, c: 3, o: 16, h: 32, w: 32, padding: 1, winogradInputGradient: true, seed: 5)
         compare(n: 5, c: 16, o: 16, h: 32, w: 32, padding: 1, winogradInputGradient: true, seed: 10)
         compare(n: 9, c: 32, o: 32, h: 16, w: 16, padding: 1, winogradInputGradient: true, seed: 20)
         // 37 images of 8×8 with 64 channels: several chunks per thread, and a last chunk that is short.
@@ -86,7 +86,8 @@ final class ConvolutionPathTests: XCTestCase {
         XCTAssertNotNil(plan(c: 16, o: 16))
         XCTAssertNotNil(plan(c: 3, o: 16), "an RGB stem")
         XCTAssertNil(plan(c: 2, o: 16), "fewer than 3 input channels")
-        XCTAssertNil(plan(c: 16, o: 4), "fewer than 8 output channels")
+        XCTAssertNotNil(plan(c: 16, o: 3), "the input gradient of an RGB stem")
+        XCTAssertNil(plan(c: 16, o: 2), "fewer than 3 output channels")
         XCTAssertNil(plan(c: 16, o: 16, stride: 2))
         XCTAssertNil(plan(c: 16, o: 16, dilation: 2))
         XCTAssertNil(plan(c: 16, o: 16, groups: 2))
