@@ -46,7 +46,11 @@ final class FastNetTests: XCTestCase {
         var gen = SeededGenerator(seed: 6)
         let x = Tensor.randn([2, 3, 6, 7], generator: &gen)
         let y = withNoGrad { conv(x) }
-        XCTAssertEqual(y.slice(axis: 1, 0, 3).contiguous().scalars, x.scalars, "filters 0..<3 are the identity")
+        // Up to rounding: a 3×3 convolution of 3 channels and more runs as Winograd F(2×2, 3×3), whose
+        // transforms of a one-hot kernel are not exact in floating point.
+        let copied = y.slice(axis: 1, 0, 3).contiguous().scalars
+        let worst = zip(copied, x.scalars).map { Swift.abs($0 - $1) }.max()!
+        XCTAssertLessThan(worst, 1e-5, "filters 0..<3 are the identity")
         let per = 3 * 9
         XCTAssertEqual(Array(conv.weight.scalars[(3 * per)...]), Array(before[(3 * per)...]), "filters past the input channels keep their values")
         // A limit on the filter count.
