@@ -75,7 +75,7 @@ extension Tensor {
                     let scale = gamma[c] * invStd[c], shift = beta[c] - mean[c] * scale
                     let src = xp + (n * C + c) * S, dst = yp + (n * C + c) * S
                     if relu {
-                        for k in 0..<S { dst[k] = Swift.max(src[k] * scale + shift, 0) }
+                        for k in 0..<S { let v = src[k] * scale + shift; dst[k] = v > 0 ? v : 0 }   // as relu(): NaN → 0
                     } else {
                         for k in 0..<S { dst[k] = src[k] * scale + shift }
                     }

@@ -56,7 +56,7 @@ struct ConvGeometry {
     /// ``im2col(_:_:_:ldc:phases:)``).
     var usesPhasePlanes: Bool {
         sh == 2 && sw == 2 && dh == 1 && dw == 1 && height % 2 == 0 && width % 2 == 0
-            && outH == height / 2 && outW == width / 2
+            && outH == height / 2 && outW == width / 2 && (kh > 1 || kw > 1)   // a 1×1 kernel reads one phase only
     }
 
     /// For kernel column `j`: the input column offset of output column 0, and the output columns

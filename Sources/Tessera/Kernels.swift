@@ -127,7 +127,7 @@ enum RowSums {
         let mv = SIMD8<Float>(repeating: m), zero = SIMD8<Float>(repeating: 0)
         var k = 0
         while k + 8 <= n {
-            let gv = load8(g + k).replacing(with: 0, where: load8(y + k) .<= zero)
+            let gv = load8(g + k).replacing(with: 0, where: .!(load8(y + k) .> zero))   // as the scalar tail: NaN masked
             a += gv; b += gv * (load8(x + k) - mv); k += 8
         }
         var sa = a.sum(), sb = b.sum()

@@ -159,7 +159,8 @@ public class BatchNorm: Module {
     /// `self(x).relu()` in one fused pass, forward and backward
     /// (``Tensor/batchNormReLU(runningMean:runningVar:weight:bias:training:momentum:eps:)``): the same
     /// values, gradients and running statistics, without storing the activation before the ReLU.
-    /// The model zoo's residual blocks call it for every batch norm that a ReLU follows directly.
+    /// The model zoo's stems and residual blocks call it for every batch norm that a ReLU follows
+    /// directly (unless that ReLU child was replaced).
     public func forwardReLU(_ x: Tensor) -> Tensor {
         let y = normalize(x, relu: true)
         lastOutputShape = y.shape

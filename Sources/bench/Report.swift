@@ -69,6 +69,9 @@ struct ReferenceResults {
     var torchVersion: String?
     var figures: [String: Measurement] = [:]
     var note: String?
+    /// The reference cannot run at all here (no torch, no script, no interpreter): asking again
+    /// for the next workloads would fail the same way.
+    var unavailable = false
 }
 
 /// Runs `scripts/reference_bench.py` in a subprocess with the same workloads and thread count.
@@ -80,23 +83,25 @@ struct ReferenceRunner {
     func run(names: [String]) -> ReferenceResults {
         let script = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("scripts/reference_bench.py")
         guard FileManager.default.fileExists(atPath: script.path) else {
-            return ReferenceResults(note: "reference: scripts/reference_bench.py not found (run bench from the repository root)")
+            return ReferenceResults(note: "reference: scripts/reference_bench.py not found (run bench from the repository root)", unavailable: true)
         }
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-reference-\(getpid()).json")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = [python, script.path, "--threads", String(threads), "--json", out.path, "--names", names.joined(separator: ",")] + (quick ? ["--quick"] : [])
         do { try p.run() } catch {
-            return ReferenceResults(note: "reference: could not start \(python): \(error)")
+            return ReferenceResults(note: "reference: could not start \(python): \(error)", unavailable: true)
         }
         p.waitUntilExit()
         defer { try? FileManager.default.removeItem(at: out) }
         if p.terminationStatus == 3 {
-            return ReferenceResults(note: "reference: PyTorch is not installed; install it with `pip install torch` (a CPU-only build is enough) to see the comparison")
+            return ReferenceResults(note: "reference: PyTorch is not installed; install it with `pip install torch` (a CPU-only build is enough) to see the comparison",
+                                    unavailable: true)
         }
         guard p.terminationStatus == 0, let data = try? Data(contentsOf: out),
               let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            return ReferenceResults(note: "reference: scripts/reference_bench.py failed (exit \(p.terminationStatus))")
+            return ReferenceResults(note: "reference: scripts/reference_bench.py failed (exit \(p.terminationStatus)) on \(names.joined(separator: ", "))",
+                                    unavailable: p.terminationStatus == 127)
         }
         var r = ReferenceResults(torchVersion: obj["torch_version"] as? String)
         for (name, value) in (obj["results"] as? [String: [String: Double]]) ?? [:] {

@@ -49,14 +49,17 @@ struct Bench: ParsableCommand {
         let runner = noReference ? nil : ReferenceRunner(python: python, threads: threads, quick: quick)
         var referenceWorks = runner != nil
         var machine: MachineInfo?
+        var torchVersion: String?
         var rows: [ResultRow] = []
         let table = Table()
         for group in interleavingGroups(workloads) {
             var reference: ReferenceResults?
             if referenceWorks, let runner {
                 reference = runner.run(names: group.map(\.name))
-                // Without torch (or the script) every later call would fail the same way.
-                if reference?.torchVersion == nil { referenceWorks = false }
+                torchVersion = torchVersion ?? reference?.torchVersion
+                // Without torch (or the script) every later call would fail the same way; a workload
+                // that fails does not stop the others.
+                if reference?.unavailable == true { referenceWorks = false }
             }
             if machine == nil {
                 let info = MachineInfo.current(threads: threads, torchVersion: reference?.torchVersion)
@@ -75,7 +78,11 @@ struct Bench: ParsableCommand {
                 rows.append(row)
             }
         }
-        if let json, let machine { try writeJSON(rows: rows, machine: machine, to: json) }
+        if let json, var machine {
+            // The torch version from whichever group's reference ran, if the first one failed.
+            machine.torchVersion = machine.torchVersion ?? torchVersion
+            try writeJSON(rows: rows, machine: machine, to: json)
+        }
     }
 }
 

@@ -57,6 +57,28 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(out.scalars, [0, 0, 0, 0, 0, 2, 8, 10, 16, 18, 24, 26, 0, 0, 0, 0])
     }
 
+    func testBatchNormAndReLUFuseOnlyWhileTheyAreABatchNormAndAReLU() {
+        // A block whose ReLU child was swapped for a leaky one must apply it, not a fused ReLU;
+        // with the original children the fused path gives the plain chain's values.
+        GlobalRandom.seed(11)
+        let block = BasicBlock(inPlanes: 4, planes: 4)
+        let x = Tensor.randn([2, 4, 6, 6])
+        func chain(_ relu: (Tensor) -> Tensor) -> Tensor {
+            var out = relu(block["bn1"](block["conv1"](x)))
+            out = block["bn2"](block["conv2"](out))
+            return relu(out + x)
+        }
+        block.eval()   // running statistics: the reference chain can call the batch norms again
+        let fused = block(x)
+        let plain = chain { $0.relu() }
+        XCTAssertEqual(fused.shape, plain.shape)
+        XCTAssertLessThan(zip(fused.scalars, plain.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5)
+        block.replaceModule(at: "relu", with: LeakyReLU(negativeSlope: 0.5))
+        let leaky = block(x), leakyChain = chain { $0.leakyRelu(negativeSlope: 0.5) }
+        XCTAssertTrue(leaky.scalars.contains { $0 < 0 }, "the leaky slope shows in the output")
+        XCTAssertLessThan(zip(leaky.scalars, leakyChain.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5)
+    }
+
     func testTorchvisionStemOptions() {
         let standard = withSkippedInitialization { resnet18(classes: 10) }
         let cifar = withSkippedInitialization { resnet18(classes: 10, cifarStem: true) }

@@ -73,6 +73,10 @@ final class ConvolutionPathTests: XCTestCase {
         compare(n: 2, c: 8, o: 9, h: 5, w: 10, padding: 2, winogradInputGradient: true, seed: 60)     // odd × even
         compare(n: 2, c: 8, o: 8, h: 6, w: 9, padding: [0, 2], winogradInputGradient: true, seed: 70) // unequal paddings
         compare(n: 2, c: 9, o: 8, h: 5, w: 6, padding: [1, 0], winogradInputGradient: true, seed: 75)
+        // Output as wide as the input but not as high: im2col's one-copy-per-tap path with fewer
+        // rows out than in (padding [0, 1]) and more (the input gradient of [2, 1]).
+        compare(n: 2, c: 8, o: 8, h: 7, w: 6, padding: [0, 1], winogradInputGradient: true, seed: 76)
+        compare(n: 2, c: 8, o: 8, h: 5, w: 6, padding: [2, 1], winogradInputGradient: true, seed: 77)
         // Padding 3: the input gradient would need padding −1, so it is im2col's col2im.
         compare(n: 2, c: 8, o: 8, h: 4, w: 5, padding: 3, winogradInputGradient: false, seed: 80)
         compare(n: 1, c: 12, o: 8, h: 4, w: 4, padding: 0, winogradInputGradient: true, seed: 90)    // one whole tile
@@ -104,23 +108,29 @@ final class ConvolutionPathTests: XCTestCase {
     /// other column in 8-wide vectors, and folds gradients back into every other column (col2im).
     /// Widths 16, 17 and 33 run the vector loops several times, with their scalar ends.
     func testStride2ConvolutionIsStride1SampledAtEvenPositionsForwardAndBackward() {
-        let cases: [(h: Int, w: Int, k: Int, padding: Int, dilation: Int)] = [
-            (6, 16, 3, 1, 1), (8, 8, 1, 0, 1), (6, 10, 2, 0, 1), (8, 12, 4, 1, 1),   // phase planes
-            (5, 16, 3, 1, 1), (5, 17, 3, 0, 1), (7, 33, 3, 1, 1), (5, 17, 3, 2, 2), (6, 33, 3, 0, 2),
+        let cases: [(h: Int, w: Int, k: Int, padding: Int, dilation: Int, n: Int, c: Int, groups: Int)] = [
+            // Phase planes: kernels 2–4, two groups, and 9 images of 16 channels at 32² (chunks of
+            // 7 images, so each thread's share ends in a short chunk).
+            (6, 16, 3, 1, 1, 2, 2, 1), (6, 10, 2, 0, 1, 2, 2, 1), (8, 12, 4, 1, 1, 2, 2, 1),
+            (8, 8, 3, 1, 1, 2, 4, 2), (32, 32, 3, 1, 1, 9, 16, 1),
+            // Column gathers: odd sizes, dilation, and the 1×1 kernel that reads one phase only.
+            (5, 16, 3, 1, 1, 2, 2, 1), (5, 17, 3, 0, 1, 2, 2, 1), (7, 33, 3, 1, 1, 2, 2, 1),
+            (5, 17, 3, 2, 2, 2, 2, 1), (6, 33, 3, 0, 2, 2, 2, 1), (8, 8, 1, 0, 1, 2, 2, 1),
         ]
-        for (h, side, k, padding, dilation) in cases {
-            let n = 2, c = 2, o = 3
+        for (h, side, k, padding, dilation, n, c, groups) in cases {
+            let o = 2 * groups
             let x = TestData.randn([n, c, h, side], seed: UInt64(side * 10 + h + k))
-            let weight = TestData.randn([o, c, k, k], seed: 7, std: 0.5)
+            let weight = TestData.randn([o, c / groups, k, k], seed: 7, std: 0.5)
             func grads(stride: Int, upstream: Tensor) -> (Tensor, Tensor, Tensor) {
                 var xi = x.detach(), wi = weight.detach()
                 xi.requiresGrad = true
                 wi.requiresGrad = true
-                let y = xi.conv2d(weight: wi, stride: Size2(stride, stride), padding: Size2(padding, padding), dilation: Size2(dilation, dilation))
+                let y = xi.conv2d(weight: wi, stride: Size2(stride, stride), padding: Size2(padding, padding),
+                                  dilation: Size2(dilation, dilation), groups: groups)
                 y.backward(upstream)
                 return (y.detach(), xi.grad!, wi.grad!)
             }
-            let what = "[\(h), \(side)] kernel \(k), padding \(padding), dilation \(dilation)"
+            let what = "[\(n), \(c), \(h), \(side)] kernel \(k), padding \(padding), dilation \(dilation), groups \(groups)"
             let h1 = h + 2 * padding - dilation * (k - 1), w1 = side + 2 * padding - dilation * (k - 1)
             let h2 = (h1 + 1) / 2, w2 = (w1 + 1) / 2
             let upstream2 = TestData.randn([n, o, h2, w2], seed: 99)
@@ -146,7 +156,8 @@ final class ConvolutionPathTests: XCTestCase {
                          dilation: Size2(dilation, dilation), op: "test")
         }
         XCTAssertTrue(geo(32, 32, k: 3, padding: 1).usesPhasePlanes)
-        XCTAssertTrue(geo(8, 12, k: 1, padding: 0).usesPhasePlanes)
+        XCTAssertTrue(geo(8, 12, k: 2, padding: 0).usesPhasePlanes)
+        XCTAssertFalse(geo(8, 12, k: 1, padding: 0).usesPhasePlanes, "a 1×1 kernel reads one phase: gathered directly")
         XCTAssertFalse(geo(9, 32, k: 3, padding: 1).usesPhasePlanes, "odd height")
         XCTAssertFalse(geo(16, 16, k: 3, padding: 0).usesPhasePlanes, "output 7 × 7, not half")
         XCTAssertFalse(geo(16, 16, k: 3, padding: 2, dilation: 2).usesPhasePlanes, "dilated")
