@@ -229,26 +229,15 @@ struct WinogradF23 {
             for tr in 0..<tilesH {
                 let top = plane + 2 * tr * rowStride, bottom = top + rowStride
                 let dst = out + tr * TW
-                // Row k of A dY is (z0, z1); A along it gives M[4k + l] = (z0, z0 + z1, z0 − z1, −z1).
-                // Four tiles at a time: the tile's columns 0/1 are the even/odd lanes of 8-wide loads.
+                // Four tiles at a time (their columns 0/1 are the even/odd lanes of 8-wide loads), then one by one.
                 var tc = 0
                 while tc + 4 <= TW {
                     let p = load8(top + 2 * tc), q = load8(bottom + 2 * tc)
-                    let a0 = p.evenHalf, a1 = p.oddHalf, b0 = q.evenHalf, b1 = q.oddHalf
-                    let d = dst + tc
-                    adjointRow(a0, a1, d, xs)
-                    adjointRow(a0 + b0, a1 + b1, d + 4 * xs, xs)
-                    adjointRow(a0 - b0, a1 - b1, d + 8 * xs, xs)
-                    adjointRow(-b0, -b1, d + 12 * xs, xs)
+                    adjointTile(p.evenHalf, p.oddHalf, q.evenHalf, q.oddHalf, dst + tc, xs)
                     tc += 4
                 }
                 while tc < TW {
-                    let a0 = top[2 * tc], a1 = top[2 * tc + 1], b0 = bottom[2 * tc], b1 = bottom[2 * tc + 1]
-                    let d = dst + tc
-                    adjointRow(a0, a1, d, xs)
-                    adjointRow(a0 + b0, a1 + b1, d + 4 * xs, xs)
-                    adjointRow(a0 - b0, a1 - b1, d + 8 * xs, xs)
-                    adjointRow(-b0, -b1, d + 12 * xs, xs)
+                    adjointTile(top[2 * tc], top[2 * tc + 1], bottom[2 * tc], bottom[2 * tc + 1], dst + tc, xs)
                     tc += 1
                 }
             }
@@ -418,18 +407,34 @@ struct WinogradF23 {
     SIMD8(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3])
 }
 
-/// A along one row (z0, z1) of A dY: writes z0, z0 + z1, z0 − z1, −z1 to d, d + xs, d + 2xs, d + 3xs
-/// (four tiles' worth).
-@inline(__always) private func adjointRow(_ z0: SIMD4<Float>, _ z1: SIMD4<Float>, _ d: UnsafeMutablePointer<Float>, _ xs: Int) {
-    store4(z0, d)
-    store4(z0 + z1, d + xs)
-    store4(z0 - z1, d + 2 * xs)
-    store4(-z1, d + 3 * xs)
+/// Tile values a transform loop works on: one tile (`Float`) or four side by side (`SIMD4<Float>`).
+private protocol TileLanes {
+    static func + (a: Self, b: Self) -> Self
+    static func - (a: Self, b: Self) -> Self
+    static prefix func - (a: Self) -> Self
+    /// Writes the lanes to p, p + 1, ….
+    func store(to p: UnsafeMutablePointer<Float>)
 }
-/// ``adjointRow(_:_:_:_:)`` for one tile.
-@inline(__always) private func adjointRow(_ z0: Float, _ z1: Float, _ d: UnsafeMutablePointer<Float>, _ xs: Int) {
-    d[0] = z0
-    d[xs] = z0 + z1
-    d[2 * xs] = z0 - z1
-    d[3 * xs] = -z1
+extension Float: TileLanes {
+    @inline(__always) fileprivate func store(to p: UnsafeMutablePointer<Float>) { p[0] = self }
+}
+extension SIMD4: TileLanes where Scalar == Float {
+    @inline(__always) fileprivate func store(to p: UnsafeMutablePointer<Float>) { store4(self, p) }
+}
+
+/// A dY Aᵀ for the 2×2 output-gradient tile(s) (a0 a1 / b0 b1): row k of A dY is (z0, z1) =
+/// (a0, a1), (a0 + b0, a1 + b1), (a0 − b0, a1 − b1), (−b0, −b1), and A along it writes
+/// M[4k + l] = z0, z0 + z1, z0 − z1, −z1 to d + (4k + l)·xs.
+@inline(__always) private func adjointTile<V: TileLanes>(_ a0: V, _ a1: V, _ b0: V, _ b1: V, _ d: UnsafeMutablePointer<Float>, _ xs: Int) {
+    @inline(__always) func row(_ z0: V, _ z1: V, _ k: Int) {
+        let r = d + 4 * k * xs
+        z0.store(to: r)
+        (z0 + z1).store(to: r + xs)
+        (z0 - z1).store(to: r + 2 * xs)
+        (-z1).store(to: r + 3 * xs)
+    }
+    row(a0, a1, 0)
+    row(a0 + b0, a1 + b1, 1)
+    row(a0 - b0, a1 - b1, 2)
+    row(-b0, -b1, 3)
 }

@@ -144,9 +144,16 @@ final class ConvolutionPathTests: XCTestCase {
             }
             let (y2, dx2, dw2) = grads(stride: 2, upstream: upstream2)
             let (y1, dx1, dw1) = grads(stride: 1, upstream: upstream1)
-            TensorCheck.close(y2, y1.slice(axis: 2, 0, h1, step: 2).slice(axis: 3, 0, w1, step: 2).contiguous(), "stride-2 forward, \(what)")
-            TensorCheck.close(dx2, dx1, "stride-2 input gradient, \(what)")
-            TensorCheck.close(dw2, dw1, "stride-2 weight gradient, \(what)")
+            // The two sides sum in different orders (the stride-1 side partly through Winograd), so an
+            // entry that cancels to near 0 keeps the rounding of the large terms: allow 1e-5 of the
+            // tensor's largest value on top of the relative 1e-4.
+            func check(_ a: Tensor, _ b: Tensor, _ name: String) {
+                let scale = Double(b.scalars.map { Swift.abs($0) }.max() ?? 0)
+                TensorCheck.close(a, b, rtol: 1e-4, atol: Swift.max(1e-5, 1e-5 * scale), "stride-2 \(name), \(what)")
+            }
+            check(y2, y1.slice(axis: 2, 0, h1, step: 2).slice(axis: 3, 0, w1, step: 2).contiguous(), "forward")
+            check(dx2, dx1, "input gradient")
+            check(dw2, dw1, "weight gradient")
         }
     }
 
