@@ -340,6 +340,10 @@ struct Conv2dKernel {
             wino.forward(x: x, w: w, y: y)
             return
         }
+        if Conv2dKernel.winograd, let wino = WinogradStride2(geo: geo, n: n, groups: groups, outChannels: outChannels) {
+            wino.forward(x: x, w: w, y: y)
+            return
+        }
         forEachPart { _, range in
             forEachChunk(in: range) { s0, b, gi, col, yc in
                 let wg = w + gi * Og * K

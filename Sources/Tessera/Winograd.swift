@@ -73,18 +73,16 @@ struct WinogradF23 {
         let padded: UnsafeMutablePointer<Float>
         let ld: Int, vStride: Int, mStride: Int
         /// First image of the chunk and the number of images in it.
-        var first = 0, count = 0
+        let first: Int, count: Int
     }
 
     /// Threads the batch is split across: one range of images each.
     var parts: Int { Parallel.parts(for: n, minimum: 1) }
 
-    /// Walks each of `parts` ranges of images in chunks of ``chunk`` images, the ranges
-    /// concurrently: `body(part, chunk, shared)` for every chunk. `shared` floats of workspace are
-    /// common to all threads: `prepare` fills them before and `finish` reads them after. With more
-    /// than one part, the GEMMs issued inside run single-threaded.
+    /// Walks the batch in chunks of ``chunk`` images (see ``forEachWinogradChunk``), handing each
+    /// chunk its V, M and padded-plane buffers.
     ///
-    ///     workspace: shared | parts × ( V: 16 × [C, T] | M: 16 × [O, T] | padded: [paddedH, paddedW] )
+    ///     per part: V: 16 × [C, T] | M: 16 × [O, T] | padded: [paddedH, paddedW]
     private func forEachChunk(parts: Int, shared: Int,
                               prepare: (UnsafeMutablePointer<Float>) -> Void,
                               finish: (UnsafeMutablePointer<Float>) -> Void = { _ in },
@@ -94,24 +92,12 @@ struct WinogradF23 {
         // The 16 matrices of V and of M are staggered by one cache line more than their size, so
         // the 16 streams a transform writes or reads do not all map to the same cache sets.
         let vStride = C * T + 16, mStride = O * T + 16
-        let perPart = (16 * (vStride + mStride) + paddedH * paddedW + 15) / 16 * 16   // whole cache lines
-        if parts > 1 { BLAS.useOpenBLASThreads(1) } else { BLAS.useOpenBLASThreads(BLAS.threads) }
-        Workspace.borrow(shared + parts * perPart) { ws in
-            prepare(ws)
-            Parallel.run(parts: parts) { part in
-                let base = ws + shared + part * perPart
-                var c = Chunk(v: base, m: base + 16 * vStride, padded: base + 16 * (vStride + mStride),
-                              ld: T, vStride: vStride, mStride: mStride)
-                var s0 = n * part / parts
-                let end = n * (part + 1) / parts
-                while s0 < end {
-                    c.first = s0
-                    c.count = Swift.min(B, end - s0)
-                    body(part, c, ws)
-                    s0 += c.count
-                }
-            }
-            finish(ws)
+        let perPart = 16 * (vStride + mStride) + paddedH * paddedW
+        forEachWinogradChunk(images: n, parts: parts, chunk: B, shared: shared, perPart: perPart,
+                             prepare: prepare, finish: finish) { part, images, base, shared in
+            let c = Chunk(v: base, m: base + 16 * vStride, padded: base + 16 * (vStride + mStride),
+                          ld: T, vStride: vStride, mStride: mStride, first: images.lowerBound, count: images.count)
+            body(part, c, shared)
         }
     }
 
@@ -390,16 +376,48 @@ struct WinogradF23 {
     }
 }
 
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+/// Splits `n` images into one contiguous range per part, run concurrently, and each range into
+/// chunks of at most `chunk` images: `body(part, images, scratch, shared)` for every chunk, with
+/// `perPart` floats of scratch private to the part and `shared` floats common to all parts, which
+/// `prepare` fills before and `finish` reads after. `startPart(scratch)` runs once per part before
+/// its first chunk. With more than one part, the GEMMs issued inside run single-threaded.
+///
+///     workspace: shared | parts × perPart (each rounded up to whole cache lines)
+func forEachWinogradChunk(images n: Int, parts: Int, chunk: Int, shared: Int, perPart: Int,
+                          prepare: (UnsafeMutablePointer<Float>) -> Void,
+                          finish: (UnsafeMutablePointer<Float>) -> Void,
+                          startPart: (UnsafeMutablePointer<Float>) -> Void = { _ in },
+                          _ body: (_ part: Int, _ images: Range<Int>, _ scratch: UnsafeMutablePointer<Float>,
+                                   _ shared: UnsafeMutablePointer<Float>) -> Void) {
+    let stride = (perPart + 15) / 16 * 16, sharedStride = (shared + 15) / 16 * 16
+    if parts > 1 { BLAS.useOpenBLASThreads(1) } else { BLAS.useOpenBLASThreads(BLAS.threads) }
+    Workspace.borrow(sharedStride + parts * stride) { ws in
+        prepare(ws)
+        Parallel.run(parts: parts) { part in
+            let scratch = ws + sharedStride + part * stride
+            startPart(scratch)
+            var s0 = n * part / parts
+            let end = n * (part + 1) / parts
+            while s0 < end {
+                let count = Swift.min(chunk, end - s0)
+                body(part, s0..<(s0 + count), scratch, ws)
+                s0 += count
+            }
+        }
+        finish(ws)
+    }
+}
+
+@inline(__always) func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
-@inline(__always) private func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
+@inline(__always) func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
 }
-@inline(__always) private func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
+@inline(__always) func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
 }
-@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+@inline(__always) func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 /// (a0, b0, a1, b1, a2, b2, a3, b3).

@@ -157,6 +157,47 @@ final class ConvolutionPathTests: XCTestCase {
         }
     }
 
+    /// The stride-2 Winograd forward (F(4×4, 2×2) over the four phase planes) against im2col: the
+    /// ResNet downsampling shapes (chunks that end short on each thread), channel counts that are
+    /// not whole 8-lane vectors nor multiples of 4, outputs that end inside a tile, one tile.
+    func testStride2WinogradForwardMatchesIm2col() {
+        let cases: [(n: Int, c: Int, o: Int, h: Int, w: Int)] = [
+            (9, 16, 32, 32, 32), (15, 32, 64, 16, 16),
+            (3, 9, 11, 10, 14), (2, 13, 8, 12, 8), (2, 8, 19, 18, 22), (1, 8, 8, 8, 8),
+        ]
+        for (n, c, o, h, w) in cases {
+            let what = "[\(n), \(c), \(h), \(w)] → \(o), stride 2"
+            let geo = ConvGeometry(channels: c, height: h, width: w, kernel: 3, stride: 2, padding: 1, dilation: 1, op: "test")
+            XCTAssertNotNil(WinogradStride2(geo: geo, n: n, groups: 1, outChannels: o), "\(what) should take the Winograd path")
+            let x = TestData.randn([n, c, h, w], seed: UInt64(c * 100 + h))
+            let weight = TestData.randn([o, c, 3, 3], seed: UInt64(o), std: 0.2)
+            onOneAndTwoThreads {
+                let y = withWinograd(true) { x.conv2d(weight: weight, stride: 2, padding: 1) }
+                let yRef = withWinograd(false) { x.conv2d(weight: weight, stride: 2, padding: 1) }
+                TensorCheck.close(y, yRef, rtol: 1e-4, atol: 1e-4, "stride-2 Winograd forward \(what), \(BLAS.threads) thread(s)")
+            }
+        }
+    }
+
+    func testStride2WinogradIsUsedOnlyForPaddedEvenDownsamplingWithEightChannels() {
+        func plan(c: Int = 16, o: Int = 16, h: Int = 16, w: Int = 16, k: Int = 3, padding: Int = 1, dilation: Int = 1, groups: Int = 1) -> WinogradStride2? {
+            WinogradStride2(geo: ConvGeometry(channels: c / groups, height: h, width: w, kernel: Size2(k, k), stride: 2, padding: Size2(padding, padding),
+                                              dilation: Size2(dilation, dilation), op: "test"), n: 2, groups: groups, outChannels: o)
+        }
+        XCTAssertNotNil(plan())
+        XCTAssertNotNil(plan(c: 8, o: 8, h: 8, w: 8), "one 4×4 output tile")
+        XCTAssertNil(plan(c: 7), "fewer than 8 input channels")
+        XCTAssertNil(plan(o: 7), "fewer than 8 output channels")
+        XCTAssertNil(plan(h: 6), "an output of 3 rows is less than a tile")
+        XCTAssertNil(plan(h: 15), "odd height")
+        XCTAssertNil(plan(padding: 0))
+        XCTAssertNil(plan(k: 5, padding: 2))
+        XCTAssertNil(plan(padding: 2, dilation: 2))
+        XCTAssertNil(plan(c: 32, groups: 2))
+        XCTAssertNil(WinogradStride2(geo: ConvGeometry(channels: 16, height: 16, width: 16, kernel: 3, stride: 1, padding: 1, dilation: 1, op: "test"),
+                                     n: 2, groups: 1, outChannels: 16), "stride 1")
+    }
+
     func testPhasePlanesAreUsedExactlyForStride2OverEvenImagesThatHalve() {
         func geo(_ h: Int, _ w: Int, k: Int, stride: Int = 2, padding: Int, dilation: Int = 1) -> ConvGeometry {
             ConvGeometry(channels: 2, height: h, width: w, kernel: Size2(k, k), stride: Size2(stride, stride), padding: Size2(padding, padding),
