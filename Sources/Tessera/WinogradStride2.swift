@@ -8,7 +8,8 @@
 // left, with phase kernels taken from the 3×3 one (kernel row a of row phase r is tap row
 // 2a + r − 1, and zero where that is −1). Winograd F(4×4, 2×2) computes each 4×4 output tile from
 // a 5×5 window of every phase channel with 25 products instead of 64: 25·4C = 100·C
-// multiplications per tile and output channel, against im2col's 144·C (9·C per output pixel).
+// multiplications per tile and output channel, or 81·C where the phase kernels' zero taps make
+// whole blocks of U zero (see ``WinogradStride2/block(r:q:)``), against im2col's 144·C.
 // As in ``WinogradF23`` the products are 25 GEMMs per chunk of images, and the chunk's
 // transformed tiles stay in cache between the transforms and the GEMMs.
 //
@@ -82,7 +83,7 @@ struct WinogradStride2 {
     /// y = conv(x, w), overwritten.  x: [N, C, H, W], w: [O, C, 3, 3], y: [N, O, H/2, W/2].
     func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         if n == 0 { return }
-        let B = chunk, T = B * tilesPerImage, K = depth, LO = lanesO
+        let B = chunk, T = B * tilesPerImage, K = depth, LC = lanesC, LO = lanesO
         // V and M: 25 matrices each, staggered by a cache line (see WinogradF23.forEachChunk).
         let vStride = T * K + 16, mStride = T * LO + 16
         let inputCount = inputRows * inputColumns * lanesC
@@ -102,9 +103,11 @@ struct WinogradStride2 {
                 transformInput(xs, into: v + i * tilesPerImage * K, xiStride: vStride)
             }
             for xi in 0..<25 {
-                // M_ξ[t, o] = V_ξ[t, k] · U_ξ[k, o]
-                BLAS.gemm(transA: false, transB: false, m: images.count * tilesPerImage, n: LO, k: K,
-                          a: v + xi * vStride, lda: K, b: u + xi * K * LO, ldb: LO, c: m + xi * mStride, ldc: LO)
+                // M_ξ[t, o] = V_ξ[t, k] · U_ξ[k, o], over the phase blocks where U_ξ is not zero.
+                let blocks = WinogradStride2.nonzeroBlocks(xi), first = blocks.lowerBound * LC
+                BLAS.gemm(transA: false, transB: false, m: images.count * tilesPerImage, n: LO, k: blocks.count * LC,
+                          a: v + xi * vStride + first, lda: K, b: u + xi * K * LO + first * LO, ldb: LO,
+                          c: m + xi * mStride, ldc: LO)
             }
             for (i, s) in images.enumerated() {
                 transformOutput(m + i * tilesPerImage * LO, xiStride: mStride, into: y + s * planeOut, tile: tile)
@@ -112,11 +115,31 @@ struct WinogradStride2 {
         }
     }
 
+    /// Where the channels of phase (r, q) sit along the GEMM depth: block 0 holds phase (1, 0),
+    /// then (1, 1), (0, 1) and (0, 0), lanesC channels each.
+    ///
+    /// A phase with r = 0 has no kernel row a = 0 (it would be tap row −1), so its U = G g Gᵀ is
+    /// zero in row 0; one with q = 0 is zero in column 0. With the blocks in this order, the
+    /// phases whose U_ξ may be nonzero are always consecutive: all four for most ξ, (1, 0) and
+    /// (1, 1) in row 0, (1, 1) and (0, 1) in column 0, and (1, 1) alone for ξ = 0. Skipping the
+    /// zero blocks leaves 81·C multiplications per tile and output channel of the 100·C.
+    @inline(__always) static func block(r: Int, q: Int) -> Int { r == 1 ? q : 3 - q }
+
+    /// The phase blocks whose U_ξ may be nonzero (see ``block(r:q:)``).
+    @inline(__always) static func nonzeroBlocks(_ xi: Int) -> Range<Int> {
+        switch (xi / 5 == 0, xi % 5 == 0) {
+        case (true, true): return 1..<2
+        case (true, false): return 0..<2
+        case (false, true): return 1..<3
+        case (false, false): return 0..<4
+        }
+    }
+
     /// Floats of shared workspace: U [25, depth, lanesO], then the weights channels-last.
     var sharedCount: Int { 25 * depth * lanesO + 9 * geo.channels * lanesO }
 
     /// u[ξ, k, o] = (G g Gᵀ)[ξ / 5, ξ % 5] for the 2×2 phase kernel g of w[o, c] at phase channel
-    /// k = (2r + q)·lanesC + c (zero for the padded channels), eight output channels at a time.
+    /// k = block(r, q)·lanesC + c (zero for the padded channels), eight output channels at a time.
     /// w: [O, C, 3, 3]; u: [25, depth, lanesO] followed by scratch for w as [C, 3, 3, lanesO].
     func transformWeights(_ w: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
         let C = geo.channels, O = outChannels, LC = lanesC, LO = lanesO, KO = depth * LO
@@ -138,7 +161,7 @@ struct WinogradStride2 {
                         }
                         // G down the two columns, then G along each of the five rows.
                         let c0 = g5(g(0, 0), g(1, 0)), c1 = g5(g(0, 1), g(1, 1))
-                        let dst = u + ((2 * r + q) * LC + c) * LO + o
+                        let dst = u + (WinogradStride2.block(r: r, q: q) * LC + c) * LO + o
                         @inline(__always) func put(_ k: Int, _ e: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)) {
                             store8(e.0, dst + (5 * k) * KO)
                             store8(e.1, dst + (5 * k + 1) * KO)
@@ -163,31 +186,38 @@ struct WinogradStride2 {
     func copyChannelsLast(_ x: UnsafePointer<Float>, into xs: UnsafeMutablePointer<Float>) {
         let C = geo.channels, H = geo.height, W = geo.width, P = H * W, LC = lanesC, XW = inputColumns
         let quads = C / 4 * 4, wholeW = W / 4 * 4
-        // Row by row, and within a row four columns of every channel before the next four, so the
-        // buffer's cache lines are written whole, one after another.
-        for r in 0..<H {
-            let src = x + r * W, dst = xs + ((r + 2) * XW + 2) * LC
-            var q = 0
-            while q < wholeW {
-                var c = 0
-                while c < quads {
-                    // Four columns of four channels, transposed.
-                    let s = src + c * P + q, d = dst + q * LC + c
-                    let t = transpose4(load4(s), load4(s + P), load4(s + 2 * P), load4(s + 3 * P))
-                    store4(t.0, d)
-                    store4(t.1, d + LC)
-                    store4(t.2, d + 2 * LC)
-                    store4(t.3, d + 3 * LC)
-                    c += 4
+        // Eight rows at a time (their part of the buffer stays in L1 while every channel is written
+        // into it), and within them four channels at a time, each read straight along its rows.
+        var r0 = 0
+        while r0 < H {
+            let r1 = Swift.min(H, r0 + 8)
+            var c = 0
+            while c < quads {
+                for r in r0..<r1 {
+                    let s = x + c * P + r * W, d = xs + ((r + 2) * XW + 2) * LC + c
+                    var q = 0
+                    while q < wholeW {
+                        // Four columns of four channels, transposed.
+                        let t = transpose4(load4(s + q), load4(s + P + q), load4(s + 2 * P + q), load4(s + 3 * P + q))
+                        store4(t.0, d + q * LC)
+                        store4(t.1, d + (q + 1) * LC)
+                        store4(t.2, d + (q + 2) * LC)
+                        store4(t.3, d + (q + 3) * LC)
+                        q += 4
+                    }
+                    for q in wholeW..<W {
+                        for k in 0..<4 { d[q * LC + k] = s[k * P + q] }
+                    }
                 }
-                for c in quads..<C {
-                    for k in 0..<4 { dst[(q + k) * LC + c] = src[c * P + q + k] }
+                c += 4
+            }
+            for c in quads..<C {
+                for r in r0..<r1 {
+                    let s = x + c * P + r * W, d = xs + ((r + 2) * XW + 2) * LC + c
+                    for q in 0..<W { d[q * LC] = s[q] }
                 }
-                q += 4
             }
-            for q in wholeW..<W {
-                for c in 0..<C { dst[q * LC + c] = src[c * P + q] }
-            }
+            r0 = r1
         }
     }
 
@@ -205,7 +235,8 @@ struct WinogradStride2 {
                     let corner = xs + ((8 * ty + phase / 2) * XW + 8 * tx + phase % 2) * LC
                     var c = 0
                     while c < LC {
-                        winogradInputTile(corner + c, window, row + phase * LC + c, product, as: SIMD8<Float>.self)
+                        winogradInputTile(corner + c, window, row + WinogradStride2.block(r: phase / 2, q: phase % 2) * LC + c, product,
+                                          as: SIMD8<Float>.self)
                         c += 8
                     }
                 }
