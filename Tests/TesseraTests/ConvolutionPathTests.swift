@@ -198,6 +198,41 @@ final class ConvolutionPathTests: XCTestCase {
                                      n: 2, groups: 1, outChannels: 16), "stride 1")
     }
 
+    func testForwardOfFewerThanSixChannelsRunsIm2colWhileItsGradientsStayWinograd() {
+        func kernel(c: Int) -> Conv2dKernel {
+            Conv2dKernel(geo: ConvGeometry(channels: c, height: 32, width: 32, kernel: 3, stride: 1, padding: 1, dilation: 1, op: "test"),
+                         n: 4, groups: 1, outChannels: 16)
+        }
+        XCTAssertNil(kernel(c: 3).winogradForward, "the RGB stem's forward is im2col")
+        XCTAssertNil(kernel(c: 5).winogradForward)
+        XCTAssertNotNil(kernel(c: 6).winogradForward)
+        XCTAssertNotNil(kernel(c: 16).winogradForward)
+        let stem = kernel(c: 3)
+        XCTAssertNotNil(WinogradF23(geo: stem.geo, n: 4, groups: 1, outChannels: 16), "the stem's weight gradient is Winograd")
+        XCTAssertNotNil(stem.transposedKernel?.winogradForward, "the stem's input gradient (16 → 3) is a Winograd forward")
+    }
+
+    /// The im2col forward runs one GEMM per image straight into the output from
+    /// `directOutputPositions` positions up, and batches smaller images into one GEMM per chunk
+    /// with a staging copy: both ways agree, with groups, stride 2 and bias, on one and two threads.
+    func testIm2colForwardPerImageAndBatchedAgree() {
+        let x = TestData.randn([5, 4, 12, 10], seed: 3)
+        let weight = TestData.randn([6, 2, 3, 3], seed: 4)
+        let bias = TestData.randn([6], seed: 5)
+        let saved = Conv2dKernel.directOutputPositions
+        defer { Conv2dKernel.directOutputPositions = saved }
+        for stride in [1, 2] {
+            func forward(directFrom positions: Int) -> Tensor {
+                Conv2dKernel.directOutputPositions = positions
+                return x.conv2d(weight: weight, bias: bias, stride: Size2(stride, stride), padding: 1, groups: 2)
+            }
+            onOneAndTwoThreads {
+                TensorCheck.close(forward(directFrom: 1), forward(directFrom: Int.max), rtol: 1e-5, atol: 1e-5,
+                                  "stride \(stride), \(BLAS.threads) thread(s)")
+            }
+        }
+    }
+
     func testPhasePlanesAreUsedExactlyForStride2OverEvenImagesThatHalve() {
         func geo(_ h: Int, _ w: Int, k: Int, stride: Int = 2, padding: Int, dilation: Int = 1) -> ConvGeometry {
             ConvGeometry(channels: 2, height: h, width: w, kernel: Size2(k, k), stride: Size2(stride, stride), padding: Size2(padding, padding),
