@@ -146,35 +146,38 @@ struct WinogradStride2 {
         let wt = u + 25 * KO
         if LC > C { u.update(repeating: 0, count: 25 * KO) }
         if LO > O { wt.update(repeating: 0, count: 9 * C * LO) }
-        for o in 0..<O {
-            for k in 0..<(9 * C) { wt[k * LO + o] = w[o * 9 * C + k] }
-        }
-        for c in 0..<C {
-            for r in 0..<2 {
-                for q in 0..<2 {
-                    var o = 0
-                    while o < LO {
-                        // Phase kernel tap (a, b) is 3×3 tap (2a + r − 1, 2b + q − 1), zero at −1.
-                        @inline(__always) func g(_ a: Int, _ b: Int) -> SIMD8<Float> {
-                            let i = 2 * a + r - 1, j = 2 * b + q - 1
-                            return i < 0 || j < 0 ? SIMD8() : load8(wt + (c * 9 + 3 * i + j) * LO + o)
+        // Split over the input channels: each writes its own rows of wt and of U.
+        Parallel.forRanges(C, parts: parts) { channels in
+            for c in channels {
+                for o in 0..<O {
+                    for t in 0..<9 { wt[(c * 9 + t) * LO + o] = w[(o * C + c) * 9 + t] }
+                }
+                for r in 0..<2 {
+                    for q in 0..<2 {
+                        var o = 0
+                        while o < LO {
+                            // Phase kernel tap (a, b) is 3×3 tap (2a + r − 1, 2b + q − 1), zero at −1.
+                            @inline(__always) func g(_ a: Int, _ b: Int) -> SIMD8<Float> {
+                                let i = 2 * a + r - 1, j = 2 * b + q - 1
+                                return i < 0 || j < 0 ? SIMD8() : load8(wt + (c * 9 + 3 * i + j) * LO + o)
+                            }
+                            // G down the two columns, then G along each of the five rows.
+                            let c0 = g5(g(0, 0), g(1, 0)), c1 = g5(g(0, 1), g(1, 1))
+                            let dst = u + (WinogradStride2.block(r: r, q: q) * LC + c) * LO + o
+                            @inline(__always) func put(_ k: Int, _ e: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)) {
+                                store8(e.0, dst + (5 * k) * KO)
+                                store8(e.1, dst + (5 * k + 1) * KO)
+                                store8(e.2, dst + (5 * k + 2) * KO)
+                                store8(e.3, dst + (5 * k + 3) * KO)
+                                store8(e.4, dst + (5 * k + 4) * KO)
+                            }
+                            put(0, g5(c0.0, c1.0))
+                            put(1, g5(c0.1, c1.1))
+                            put(2, g5(c0.2, c1.2))
+                            put(3, g5(c0.3, c1.3))
+                            put(4, g5(c0.4, c1.4))
+                            o += 8
                         }
-                        // G down the two columns, then G along each of the five rows.
-                        let c0 = g5(g(0, 0), g(1, 0)), c1 = g5(g(0, 1), g(1, 1))
-                        let dst = u + (WinogradStride2.block(r: r, q: q) * LC + c) * LO + o
-                        @inline(__always) func put(_ k: Int, _ e: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)) {
-                            store8(e.0, dst + (5 * k) * KO)
-                            store8(e.1, dst + (5 * k + 1) * KO)
-                            store8(e.2, dst + (5 * k + 2) * KO)
-                            store8(e.3, dst + (5 * k + 3) * KO)
-                            store8(e.4, dst + (5 * k + 4) * KO)
-                        }
-                        put(0, g5(c0.0, c1.0))
-                        put(1, g5(c0.1, c1.1))
-                        put(2, g5(c0.2, c1.2))
-                        put(3, g5(c0.3, c1.3))
-                        put(4, g5(c0.4, c1.4))
-                        o += 8
                     }
                 }
             }
