@@ -29,6 +29,12 @@ struct WinogradF23 {
     /// image may take more (up to 16 MiB, see the guard in `init`).
     static let chunkBytes = 1 << 20
 
+    /// Tiles a chunk has at least (when the batch has them), however large its V and M: deep
+    /// layers with small images (512 channels at 4×4 is 4 tiles per image and 256 KiB of V and M)
+    /// would otherwise run GEMMs a few columns wide, and OpenBLAS would repack the whole [O, C]
+    /// matrix for each of them.
+    static let minimumTiles = 128
+
     /// Nil when the convolution is not one Winograd F(2×2, 3×3) applies to, or too small for it
     /// to pay: fewer than 3 channels in or out (GEMMs with K or M < 3), or an output narrower than
     /// one whole tile (a 1-pixel side wastes half of every tile). Measured with
@@ -55,7 +61,8 @@ struct WinogradF23 {
     var chunk: Int {
         let perImage = 16 * (geo.channels + outChannels) * tilesPerImage * 4
         let perPart = (n + parts - 1) / parts
-        return Swift.max(1, Swift.min(perPart, WinogradF23.chunkBytes / perImage))
+        let fitting = WinogradF23.chunkBytes / perImage, wide = (WinogradF23.minimumTiles + tilesPerImage - 1) / tilesPerImage
+        return Swift.max(1, Swift.min(perPart, Swift.max(fitting, wide)))
     }
 
     /// Side of the zero-padded copy of one input plane that every tile reads from: rows and
@@ -164,28 +171,31 @@ struct WinogradF23 {
     /// du: [16, O, C], dw: [O, C, 3, 3].
     func accumulateWeightGradient(_ du: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>) {
         let C = geo.channels, O = outChannels, OC = O * C
-        for o in 0..<O {
-            for c in 0..<C {
-                let src = du + o * C + c
-                @inline(__always) func d(_ k: Int, _ l: Int) -> Float { src[(4 * k + l) * OC] }
-                // Gᵀ down the columns: rows i = 0, 1, 2 of Gᵀ dU (4 columns each) …
-                var r = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())
-                for l in 0..<4 {
-                    let x0 = d(0, l), x1 = d(1, l), x2 = d(2, l), x3 = d(3, l)
-                    r.0[l] = x0 + 0.5 * (x1 + x2)
-                    r.1[l] = 0.5 * (x1 - x2)
-                    r.2[l] = 0.5 * (x1 + x2) + x3
+        // Split over the output channels (each writes its own rows of dw), on all threads.
+        Parallel.forRanges(O, parts: Parallel.parts(for: O * C, minimum: 4096)) { outputs in
+            for o in outputs {
+                for c in 0..<C {
+                    let src = du + o * C + c
+                    @inline(__always) func d(_ k: Int, _ l: Int) -> Float { src[(4 * k + l) * OC] }
+                    // Gᵀ down the columns: rows i = 0, 1, 2 of Gᵀ dU (4 columns each) …
+                    var r = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())
+                    for l in 0..<4 {
+                        let x0 = d(0, l), x1 = d(1, l), x2 = d(2, l), x3 = d(3, l)
+                        r.0[l] = x0 + 0.5 * (x1 + x2)
+                        r.1[l] = 0.5 * (x1 - x2)
+                        r.2[l] = 0.5 * (x1 + x2) + x3
+                    }
+                    // … then G along each row.
+                    let g = dw + (o * C + c) * 9
+                    @inline(__always) func addRow(_ row: SIMD4<Float>, _ i: Int) {
+                        g[3 * i] += row[0] + 0.5 * (row[1] + row[2])
+                        g[3 * i + 1] += 0.5 * (row[1] - row[2])
+                        g[3 * i + 2] += 0.5 * (row[1] + row[2]) + row[3]
+                    }
+                    addRow(r.0, 0)
+                    addRow(r.1, 1)
+                    addRow(r.2, 2)
                 }
-                // … then G along each row.
-                let g = dw + (o * C + c) * 9
-                @inline(__always) func addRow(_ row: SIMD4<Float>, _ i: Int) {
-                    g[3 * i] += row[0] + 0.5 * (row[1] + row[2])
-                    g[3 * i + 1] += 0.5 * (row[1] - row[2])
-                    g[3 * i + 2] += 0.5 * (row[1] + row[2]) + row[3]
-                }
-                addRow(r.0, 0)
-                addRow(r.1, 1)
-                addRow(r.2, 2)
             }
         }
     }
@@ -233,23 +243,26 @@ struct WinogradF23 {
     /// u[ξ, o, c] = (G g Gᵀ)[ξ / 4, ξ % 4] for g = w[o, c].  w: [O, C, 3, 3], u: [16, O, C].
     func transformWeights(_ w: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
         let C = geo.channels, O = outChannels, OC = O * C
-        for o in 0..<O {
-            for c in 0..<C {
-                let g = w + (o * C + c) * 9
-                // Gg: [4, 3], G applied down each column of the kernel; then Gᵀ along each row of Gg.
-                let dst = u + o * C + c
-                for k in 0..<4 {
-                    let r0, r1, r2: Float
-                    switch k {
-                    case 0: r0 = g[0]; r1 = g[1]; r2 = g[2]
-                    case 1: r0 = 0.5 * (g[0] + g[3] + g[6]); r1 = 0.5 * (g[1] + g[4] + g[7]); r2 = 0.5 * (g[2] + g[5] + g[8])
-                    case 2: r0 = 0.5 * (g[0] - g[3] + g[6]); r1 = 0.5 * (g[1] - g[4] + g[7]); r2 = 0.5 * (g[2] - g[5] + g[8])
-                    default: r0 = g[6]; r1 = g[7]; r2 = g[8]
+        // Split over the output channels (each writes its own columns of u), on all threads.
+        Parallel.forRanges(O, parts: Parallel.parts(for: O * C, minimum: 4096)) { outputs in
+            for o in outputs {
+                for c in 0..<C {
+                    let g = w + (o * C + c) * 9
+                    // Gg: [4, 3], G applied down each column of the kernel; then Gᵀ along each row of Gg.
+                    let dst = u + o * C + c
+                    for k in 0..<4 {
+                        let r0, r1, r2: Float
+                        switch k {
+                        case 0: r0 = g[0]; r1 = g[1]; r2 = g[2]
+                        case 1: r0 = 0.5 * (g[0] + g[3] + g[6]); r1 = 0.5 * (g[1] + g[4] + g[7]); r2 = 0.5 * (g[2] + g[5] + g[8])
+                        case 2: r0 = 0.5 * (g[0] - g[3] + g[6]); r1 = 0.5 * (g[1] - g[4] + g[7]); r2 = 0.5 * (g[2] - g[5] + g[8])
+                        default: r0 = g[6]; r1 = g[7]; r2 = g[8]
+                        }
+                        dst[(4 * k) * OC] = r0
+                        dst[(4 * k + 1) * OC] = 0.5 * (r0 + r1 + r2)
+                        dst[(4 * k + 2) * OC] = 0.5 * (r0 - r1 + r2)
+                        dst[(4 * k + 3) * OC] = r2
                     }
-                    dst[(4 * k) * OC] = r0
-                    dst[(4 * k + 1) * OC] = 0.5 * (r0 + r1 + r2)
-                    dst[(4 * k + 2) * OC] = 0.5 * (r0 - r1 + r2)
-                    dst[(4 * k + 3) * OC] = r2
                 }
             }
         }

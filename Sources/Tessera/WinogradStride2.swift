@@ -72,7 +72,8 @@ struct WinogradStride2 {
     /// Images per chunk: as many as fit ``chunkBytes``, and no more than one thread gets.
     var chunk: Int {
         let perPart = (n + parts - 1) / parts
-        return Swift.max(1, Swift.min(perPart, WinogradStride2.chunkBytes / (4 * perImage)))
+        let fitting = WinogradStride2.chunkBytes / (4 * perImage), wide = (WinogradF23.minimumTiles + tilesPerImage - 1) / tilesPerImage
+        return Swift.max(1, Swift.min(perPart, Swift.max(fitting, wide)))
     }
 
     /// The channels-last input buffer: input rows −2 ..< 8·tilesH + 2 and columns likewise (every
