@@ -20,9 +20,15 @@ extension Tensor {
         argmax.withUnsafeMutableBufferPointer { idxBuffer in
             let xp = x.ptr, yp = out.ptr, idx = idxBuffer.baseAddress!
             // Planes are independent: split them across Tessera's threads.
+            let halving = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1
+                && 2 * OH <= H && 2 * OW <= W
             Parallel.forRanges(planes, parts: Parallel.parts(for: x.count, minimum: Parallel.minimumElements)) { range in
             for p in range {
                 let src = xp + p * H * W
+                if halving {
+                    maxPool2x2(src, width: W, outHeight: OH, outWidth: OW, into: yp + p * OH * OW, indices: idx + p * OH * OW)
+                    continue
+                }
                 for oh in 0..<OH {
                     for ow in 0..<OW {
                         var best = -Float.infinity, bi: Int32 = -1
@@ -160,5 +166,46 @@ extension Tensor {
             for p in 0..<planes { (dp + p * S).update(repeating: gp[p] * scale, count: S) }
             return dx
         }))
+    }
+}
+
+/// 2×2 max-pooling with stride 2 of one plane whose windows all lie inside it, four outputs at a
+/// time: y[oh, ow] = max of x[2·oh + i, 2·ow + j] and `indices` its flat index in the plane, with
+/// the generic loop's rule — the first maximum in row-major order, a NaN taking the place.
+/// x: [H, width] (H ≥ 2·outHeight), y and indices: [outHeight, outWidth].
+private func maxPool2x2(_ x: UnsafePointer<Float>, width W: Int, outHeight OH: Int, outWidth OW: Int,
+                        into y: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int32>) {
+    let lanes = SIMD4<Int32>(0, 2, 4, 6)
+    for oh in 0..<OH {
+        let r0 = x + 2 * oh * W, r1 = r0 + W, yr = y + oh * OW, ir = indices + oh * OW
+        var ow = 0
+        while ow + 4 <= OW {
+            let top = UnsafeRawPointer(r0 + 2 * ow).loadUnaligned(as: SIMD8<Float>.self)
+            let bottom = UnsafeRawPointer(r1 + 2 * ow).loadUnaligned(as: SIMD8<Float>.self)
+            // Candidates in row-major order: (0, 0), (0, 1), (1, 0), (1, 1).
+            var best = top.evenHalf, which = SIMD4<Int32>(repeating: 0)
+            @inline(__always) func consider(_ v: SIMD4<Float>, _ k: Int32) {
+                let take = (v .> best) .| (v .!= v)
+                best.replace(with: v, where: take)
+                which.replace(with: k, where: take)
+            }
+            consider(top.oddHalf, 1)
+            consider(bottom.evenHalf, 2)
+            consider(bottom.oddHalf, 3)
+            UnsafeMutableRawPointer(yr + ow).storeBytes(of: best, as: SIMD4<Float>.self)
+            let flat = SIMD4<Int32>(repeating: Int32(2 * oh * W + 2 * ow)) &+ lanes &+ (which &>> 1) &* Int32(W) &+ (which & 1)
+            UnsafeMutableRawPointer(ir + ow).storeBytes(of: flat, as: SIMD4<Int32>.self)
+            ow += 4
+        }
+        while ow < OW {
+            let first = 2 * oh * W + 2 * ow
+            var best = r0[2 * ow], bi = first
+            @inline(__always) func consider(_ v: Float, _ k: Int) { if v > best || v.isNaN { best = v; bi = k } }
+            consider(r0[2 * ow + 1], first + 1)
+            consider(r1[2 * ow], first + W)
+            consider(r1[2 * ow + 1], first + W + 1)
+            yr[ow] = best; ir[ow] = Int32(bi)
+            ow += 1
+        }
     }
 }
