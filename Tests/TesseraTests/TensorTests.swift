@@ -240,6 +240,88 @@ final class TensorTests: XCTestCase {
         }
     }
 
+    /// Whole 2×2 windows at stride 2 run four outputs at a time; they keep the generic rule: the
+    /// first maximum in row-major order wins a tie, a NaN wins its window, and the gradient goes
+    /// to the winner. Rows of 19 give two vectors and a scalar tail.
+    func testMaxPool2x2PicksTheFirstMaximumOrANaNAndRoutesTheGradientThere() {
+        var values: [Float] = (0..<(2 * 6 * 19)).map { (i: Int) -> Float in Float((i % 19 / 3 + i / 19) % 3) }   // many ties
+        values[19 + 2] = Float.nan                  // plane 0, window (0, 1), position (1, 0)
+        values[114 + 4 * 19 + 17] = Float.nan       // plane 1, window (2, 8): the tail
+        values[2 * 19 + 5] = -Float.infinity
+        var x = Tensor(values, shape: [1, 2, 6, 19])
+        x.requiresGrad = true
+        let y = x.maxPool2d(kernelSize: 2)
+        XCTAssertEqual(y.shape, [1, 2, 3, 9])
+        y.backward(Tensor.ones(y.shape))
+        var expected = [Float](), winners = [Float](repeating: 0, count: values.count), ties = 0
+        for p in 0..<2 {
+            for oh in 0..<3 {
+                for ow in 0..<9 {
+                    var best = -Float.infinity, at = -1, window = [Float]()
+                    for i in 0..<2 {
+                        for j in 0..<2 {
+                            let k = p * 6 * 19 + (2 * oh + i) * 19 + 2 * ow + j
+                            window.append(values[k])
+                            if at < 0 || values[k] > best || values[k].isNaN { best = values[k]; at = k }
+                        }
+                    }
+                    if window.filter({ $0 == best }).count > 1 { ties += 1 }
+                    expected.append(best)
+                    winners[at] += 1
+                }
+            }
+        }
+        let got = y.scalars
+        for (i, e) in expected.enumerated() {
+            XCTAssertTrue(e.isNaN ? got[i].isNaN : got[i] == e, "output \(i): \(got[i]), expected \(e)")
+        }
+        XCTAssertEqual(expected.filter(\.isNaN).count, 2)
+        XCTAssertGreaterThan(ties, 10, "windows whose maximum is tied")
+        XCTAssertEqual(x.grad!.scalars, winners, "the gradient goes to each window's winner")
+    }
+
+    func testVectorExpAndErfStayWithinTheirStatedErrorsAndKeepSpecialValues() {
+        // A sweep with steps that do not align with the eight lanes.
+        let xs = stride(from: Float(-90), through: 88, by: 0.0137).map { $0 }
+        var worstExp: Float = 0, worstErf: Float = 0
+        for start in stride(from: 0, to: xs.count - 8, by: 8) {
+            let v = SIMD8<Float>(xs[start ..< start + 8])
+            let e = VectorMath.exp(v), (erf, gaussian) = VectorMath.erfAndGaussian(v * 0.1)
+            for k in 0..<8 {
+                let x = Double(v[k]), want = Foundation.exp(x)
+                if v[k] >= -87.3 { worstExp = Swift.max(worstExp, Float(Swift.abs(Double(e[k]) - want) / want)) }
+                else { XCTAssertEqual(e[k], 0, "exp(\(x)) below the normal range is 0") }
+                worstErf = Swift.max(worstErf, Float(Swift.abs(Double(erf[k]) - Foundation.erf(x * 0.1))))
+                XCTAssertEqual(Double(gaussian[k]), Foundation.exp(-(x * 0.1) * (x * 0.1)), accuracy: 1e-6)
+            }
+        }
+        XCTAssertLessThan(worstExp, 5e-7, "relative error of exp")
+        XCTAssertLessThan(worstErf, 5e-7, "absolute error of erf (Abramowitz & Stegun 7.1.26: 1.5e-7, plus Float rounding)")
+        let special = SIMD8<Float>(-.infinity, .infinity, .nan, 0, -0.0, 1, -1, 3)
+        let e = VectorMath.exp(special), erf = VectorMath.erfAndGaussian(special).erf
+        XCTAssertEqual(e[0], 0)
+        XCTAssertEqual(e[3], 1)
+        XCTAssertTrue(e[2].isNaN, "exp(NaN) is NaN")
+        XCTAssertTrue(erf[2].isNaN, "erf(NaN) is NaN")
+        XCTAssertEqual(erf[0], -1)
+        XCTAssertEqual(erf[1], 1)
+        XCTAssertEqual(erf[3], 0)
+        XCTAssertEqual(erf[5], -erf[6], "erf is odd")
+    }
+
+    func testGeluOfALengthThatIsNotAMultipleOfEightMatchesTheFormulaEverywhere() {
+        var x = Tensor((0..<13).map { Float($0) * 0.9 - 6 }, shape: [13])
+        x.requiresGrad = true
+        let y = x.gelu()
+        y.backward(Tensor.ones([13]))
+        for (i, v) in x.detach().scalars.enumerated() {
+            let phi = 0.5 * (1 + Foundation.erf(Double(v) / 2.0.squareRoot()))
+            let pdf = Foundation.exp(-0.5 * Double(v) * Double(v)) / (2 * Double.pi).squareRoot()
+            XCTAssertEqual(Double(y.scalars[i]), Double(v) * phi, accuracy: 1e-6, "gelu(\(v))")
+            XCTAssertEqual(Double(x.grad!.scalars[i]), phi + Double(v) * pdf, accuracy: 1e-6, "gelu′(\(v))")
+        }
+    }
+
     func testZeroSizeBatchesPassThroughConvolutionPoolingSoftmaxAndLinear() {
         let x = Tensor.zeros([0, 3, 5, 5])
         XCTAssertEqual(x.conv2d(weight: Tensor.ones([4, 3, 3, 3]), bias: Tensor.ones([4]), padding: 1).shape, [0, 4, 5, 5])
