@@ -29,12 +29,6 @@ struct WinogradF23 {
     /// image may take more (up to 16 MiB, see the guard in `init`).
     static let chunkBytes = 1 << 20
 
-    /// Tiles a chunk has at least (when the batch has them), however large its V and M: deep
-    /// layers with small images (512 channels at 4×4 is 4 tiles per image and 256 KiB of V and M)
-    /// would otherwise run GEMMs a few columns wide, and OpenBLAS would repack the whole [O, C]
-    /// matrix for each of them.
-    static let minimumTiles = 128
-
     /// Nil when the convolution is not one Winograd F(2×2, 3×3) applies to, or too small for it
     /// to pay: fewer than 3 channels in or out (GEMMs with K or M < 3), or an output narrower than
     /// one whole tile (a 1-pixel side wastes half of every tile). Measured with
@@ -56,13 +50,12 @@ struct WinogradF23 {
 
     var tilesPerImage: Int { tilesH * tilesW }
 
-    /// Images per chunk: as many as fit ``chunkBytes`` of V [16, C, T] and M [16, O, T], and no
-    /// more than one thread gets.
+    /// Images per chunk: as many as fit ``chunkBytes`` of V [16, C, T] and M [16, O, T], or more
+    /// for large kernels (see ``winogradChunk(bytesPerImage:tilesPerImage:kernelFloats:images:parts:)``),
+    /// and no more than one thread gets.
     var chunk: Int {
-        let perImage = 16 * (geo.channels + outChannels) * tilesPerImage * 4
-        let perPart = (n + parts - 1) / parts
-        let fitting = WinogradF23.chunkBytes / perImage, wide = (WinogradF23.minimumTiles + tilesPerImage - 1) / tilesPerImage
-        return Swift.max(1, Swift.min(perPart, Swift.max(fitting, wide)))
+        winogradChunk(bytesPerImage: 16 * (geo.channels + outChannels) * tilesPerImage * 4, tilesPerImage: tilesPerImage,
+                      kernelFloats: outChannels * geo.channels, images: n, parts: parts)
     }
 
     /// Side of the zero-padded copy of one input plane that every tile reads from: rows and
@@ -387,6 +380,24 @@ struct WinogradF23 {
             }
         }
     }
+}
+
+/// Images per Winograd chunk: as many as keep the chunk's transformed tiles and products
+/// (`bytesPerImage` each) within ``WinogradF23/chunkBytes`` — in L2 between the transforms and the
+/// GEMMs — but at least enough for one tile per 1,024 floats of a transformed kernel U_ξ
+/// (`kernelFloats`), however large the chunk gets then: each GEMM reads all of U_ξ, and with few
+/// tiles that read, not the arithmetic, sets its speed. Never more than one thread's share.
+///
+/// Measured (2 threads, alone): ResNet-18's 3×3 convolutions over 512 channels at 4×4 (4 tiles
+/// per image, U_ξ of 1 MiB) ran GEMMs 16 tiles wide that spent more in OpenBLAS's repacking of U_ξ
+/// than in arithmetic (training 47–57 → 57–66 images/s with wider chunks); its stride-2
+/// 256 → 512 forward (1 tile per image) went from 59–61 to 146–157 GFLOPS; ResNet-20's 32 → 64
+/// (U_ξ of 32 KiB) kept its L2-sized chunks, 171–190, where 128-tile chunks gave 140–154.
+func winogradChunk(bytesPerImage: Int, tilesPerImage: Int, kernelFloats: Int, images n: Int, parts: Int) -> Int {
+    let perPart = (n + parts - 1) / parts
+    let fitting = WinogradF23.chunkBytes / Swift.max(bytesPerImage, 1)
+    let wide = (kernelFloats / 1024 + tilesPerImage - 1) / tilesPerImage
+    return Swift.max(1, Swift.min(perPart, Swift.max(fitting, wide)))
 }
 
 /// Splits `n` images into one contiguous range per part, run concurrently, and each range into

@@ -39,8 +39,6 @@ struct WinogradStride2 {
     /// Channels and output channels rounded up to whole 8-lane vectors (the extra ones are zero).
     let lanesC: Int, lanesO: Int
 
-    /// Cache budget for one chunk's V and M matrices (per thread), as ``WinogradF23/chunkBytes``.
-    static let chunkBytes = 1 << 20
 
     /// Nil unless the convolution is 3×3, stride 2, padding 1, undilated and ungrouped over an
     /// even image (the output is then half its size), with at least 8 channels in and out (fewer
@@ -57,7 +55,7 @@ struct WinogradStride2 {
         lanesC = (geo.channels + 7) / 8 * 8
         lanesO = (outChannels + 7) / 8 * 8
         // One image is the smallest chunk: leave images too large for a generous budget to im2col.
-        guard perImage * 4 <= 16 * WinogradStride2.chunkBytes else { return nil }
+        guard perImage * 4 <= 16 * WinogradF23.chunkBytes else { return nil }
     }
 
     var tilesPerImage: Int { tilesH * tilesW }
@@ -69,11 +67,9 @@ struct WinogradStride2 {
     /// Threads the batch is split across.
     var parts: Int { Parallel.parts(for: n, minimum: 1) }
 
-    /// Images per chunk: as many as fit ``chunkBytes``, and no more than one thread gets.
+    /// Images per chunk (see ``winogradChunk(bytesPerImage:tilesPerImage:kernelFloats:images:parts:)``).
     var chunk: Int {
-        let perPart = (n + parts - 1) / parts
-        let fitting = WinogradStride2.chunkBytes / (4 * perImage), wide = (WinogradF23.minimumTiles + tilesPerImage - 1) / tilesPerImage
-        return Swift.max(1, Swift.min(perPart, Swift.max(fitting, wide)))
+        winogradChunk(bytesPerImage: 4 * perImage, tilesPerImage: tilesPerImage, kernelFloats: depth * lanesO, images: n, parts: parts)
     }
 
     /// The channels-last input buffer: input rows −2 ..< 8·tilesH + 2 and columns likewise (every
