@@ -304,8 +304,11 @@ struct Conv2dKernel {
         geo.channels >= 6 ? WinogradF23(geo: geo, n: n, groups: groups, outChannels: outChannels) : nil
     }
 
-    /// Images per GEMM: enough that the column matrix is a few MB, so the GEMM's N is large
-    /// while its operands stay in cache. Pointwise convolutions use the input directly.
+    /// Images per chunk: enough that the column matrix is about 1 MB, so a GEMM over the chunk has
+    /// a large N while its operands stay in cache (the weight gradient, the input gradient by
+    /// columns, and the forward of images under ``directOutputPositions``; the forward of larger
+    /// images runs one GEMM per image within the chunk). Pointwise convolutions use the input
+    /// directly.
     var chunk: Int {
         if geo.isPointwise { return 1 }
         let perImage = Swift.max(geo.patch * geo.positions * 4, 1)

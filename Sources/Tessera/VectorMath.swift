@@ -4,15 +4,15 @@
 /// of a fastnet training step) call these instead.
 ///
 /// They are scalar on purpose: the package is built for baseline x86-64 (SSE2, no blend
-/// instruction), and the same code on `SIMD4`/`SIMD8` values compiled to a branch per lane for
-/// every `replacing(with:where:)` and one scalar operation per lane for every vector-with-scalar
-/// operator, slower than libm. A plain loop over these functions vectorizes (mulps, addps, and
-/// selects as and/andn/or).
+/// instruction), and the same arithmetic on `SIMD4`/`SIMD8` values compiled, here, to a branch
+/// per lane for each `replacing(with:where:)` and to scalar operations for the vector-with-scalar
+/// operators, which took the whole function back to scalar code, slower than libm. A plain loop
+/// over these functions vectorizes (mulps, addps, and selects as and/andn/or).
 enum VectorMath {
     /// eˣ with a relative error of about 2e-7: x·log₂e is rounded to an integer n, e^r for the
     /// rest r = x − n·ln2 (|r| ≤ ln2/2) is a degree-7 Taylor polynomial, and 2ⁿ is built in the
-    /// exponent bits. 0 below −87.3 (where the result would leave the normal range), e⁸⁸ above 88,
-    /// NaN for NaN.
+    /// exponent bits. 0 below −87.3 (where the result would leave the normal range), +∞ above
+    /// 88.73 (where Float overflows), e⁸⁸ in between, NaN for NaN.
     @inline(__always)
     static func exp(_ x: Float) -> Float {
         let clamped = x < -87.3 ? -87.3 : (x > 88 ? 88 : x)
@@ -30,13 +30,14 @@ enum VectorMath {
         p = p * r + 1
         p = p * r + 1
         let power = Float(bitPattern: (shifted.bitPattern &- magic.bitPattern &+ 127) &<< 23)
-        let result = x < -87.3 ? 0 : p * power
+        let result = x < -87.3 ? 0 : (x > 88.73 ? .infinity : p * power)
         return x != x ? x : result
     }
 
     /// erf(x) and e^(−x²), by Abramowitz & Stegun 7.1.26: erf(|x|) = 1 − t·P(t)·e^(−x²) with
     /// t = 1/(1 + p·|x|), absolute error at most 1.5e-7 in exact arithmetic and 5e-7 in Float —
-    /// the approximation PyTorch's vectorized CPU kernels use for erf.
+    /// the approximation PyTorch's vectorized CPU kernels use for erf. (So 1 + erf(x), GELU's
+    /// factor, keeps an absolute error, not a relative one, for x below about −3: as in PyTorch.)
     @inline(__always)
     static func erfAndGaussian(_ x: Float) -> (erf: Float, gaussian: Float) {
         let sign = x.bitPattern & 0x8000_0000

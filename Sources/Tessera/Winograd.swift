@@ -14,7 +14,8 @@
 //          | 0  1  0 −1 |         | 0    0    1  |
 //
 // The transforms use only additions (and halvings in G), so the result differs from im2col's by
-// rounding only: about 1e-6 of the output's scale (the tests allow 1e-4).
+// rounding only: about 1e-6 of the output's scale (the tests allow 1e-4). A non-finite input
+// value, though, spreads through the transforms (∞ − ∞) to the whole 2×2 output tile around it.
 
 /// The Winograd F(2×2, 3×3) forward kernel over raw buffers.
 /// x: [N, C, H, W], w: [O, C, 3, 3], y: [N, O, outH, outW].
@@ -26,7 +27,8 @@ struct WinogradF23 {
 
     /// Cache budget for one chunk's V and M matrices (per thread). 1 MiB keeps both in the L2 of a
     /// Zen 4 core; the images per chunk follow from it. One image is the smallest chunk, so a large
-    /// image may take more (up to 16 MiB, see the guard in `init`).
+    /// image may take more (up to 16 MiB, see the guard in `init`), and so may a chunk of a layer
+    /// with a large kernel (see ``winogradChunk(bytesPerImage:tilesPerImage:kernelFloats:images:parts:)``).
     static let chunkBytes = 1 << 20
 
     /// Nil when the convolution is not one Winograd F(2×2, 3×3) applies to, or too small for it
@@ -386,7 +388,8 @@ struct WinogradF23 {
 /// (`bytesPerImage` each) within ``WinogradF23/chunkBytes`` — in L2 between the transforms and the
 /// GEMMs — but at least enough for one tile per 1,024 floats of a transformed kernel U_ξ
 /// (`kernelFloats`), however large the chunk gets then: each GEMM reads all of U_ξ, and with few
-/// tiles that read, not the arithmetic, sets its speed. Never more than one thread's share.
+/// tiles that read, not the arithmetic, sets its speed. Never more than one thread's share, nor
+/// more than 16 × chunkBytes of workspace per thread (as a large batch of deep layers would want).
 ///
 /// Measured (2 threads, alone): ResNet-18's 3×3 convolutions over 512 channels at 4×4 (4 tiles
 /// per image, U_ξ of 1 MiB) ran GEMMs 16 tiles wide that spent more in OpenBLAS's repacking of U_ξ
@@ -396,7 +399,7 @@ struct WinogradF23 {
 func winogradChunk(bytesPerImage: Int, tilesPerImage: Int, kernelFloats: Int, images n: Int, parts: Int) -> Int {
     let perPart = (n + parts - 1) / parts
     let fitting = WinogradF23.chunkBytes / Swift.max(bytesPerImage, 1)
-    let wide = (kernelFloats / 1024 + tilesPerImage - 1) / tilesPerImage
+    let wide = Swift.min((kernelFloats / 1024 + tilesPerImage - 1) / tilesPerImage, 16 * fitting)
     return Swift.max(1, Swift.min(perPart, Swift.max(fitting, wide)))
 }
 

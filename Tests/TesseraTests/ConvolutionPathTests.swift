@@ -2,8 +2,9 @@ import XCTest
 @testable import Tessera
 
 /// Winograd F(2×2, 3×3) against the im2col path it replaces for 3×3 stride-1 convolutions of at
-/// least 3 channels in and out (the PyTorch fixtures `winograd_*` in conv2d.json pin it too),
-/// and the stride-2 im2col/col2im paths against stride 1.
+/// least 3 channels in and out, the stride-2 Winograd forward F(4×4, 2×2) against im2col (the
+/// PyTorch fixtures `winograd_*` in conv2d.json pin both too), the stride-2 im2col/col2im paths
+/// against stride 1, and which path each convolution takes.
 final class ConvolutionPathTests: XCTestCase {
     /// Runs `body` with Winograd switched on or off (off: the im2col path gives the reference).
     private func withWinograd<R>(_ on: Bool, _ body: () -> R) -> R {
@@ -231,6 +232,21 @@ final class ConvolutionPathTests: XCTestCase {
                                   "stride \(stride), \(BLAS.threads) thread(s)")
             }
         }
+    }
+
+    func testWinogradChunksFitL2UnlessTheTransformedKernelIsLargeAndStayBounded() {
+        let MiB = 1 << 20
+        // ResNet-20's 32 → 64 stride-2 forward: 77 KB per image, U_ξ of 8,192 floats: L2-sized.
+        XCTAssertEqual(winogradChunk(bytesPerImage: 76_800, tilesPerImage: 4, kernelFloats: 8192, images: 128, parts: 2), 13)
+        // ResNet-18's 256 → 512 at 8×8: one tile per image, U_ξ of 524,288 floats → 512 tiles
+        // wanted, one thread's 32 images given.
+        XCTAssertEqual(winogradChunk(bytesPerImage: 153_600, tilesPerImage: 1, kernelFloats: 524_288, images: 64, parts: 2), 32)
+        // The same at batch 1,024: capped at 16 MiB of workspace per thread.
+        let capped = winogradChunk(bytesPerImage: 153_600, tilesPerImage: 1, kernelFloats: 524_288, images: 1024, parts: 2)
+        XCTAssertEqual(capped, 16 * (MiB / 153_600))
+        XCTAssertLessThanOrEqual(capped * 153_600, 16 * MiB)
+        // An image larger than the budget: one at a time.
+        XCTAssertEqual(winogradChunk(bytesPerImage: 2 * MiB, tilesPerImage: 256, kernelFloats: 4096, images: 8, parts: 1), 1)
     }
 
     func testPhasePlanesAreUsedExactlyForStride2OverEvenImagesThatHalve() {

@@ -242,13 +242,13 @@ final class TensorTests: XCTestCase {
 
     /// Whole 2×2 windows at stride 2 run four outputs at a time; they keep the generic rule: the
     /// first maximum in row-major order wins a tie, a NaN wins its window, and the gradient goes
-    /// to the winner. Rows of 19 give two vectors and a scalar tail.
+    /// to the winner. Rows of 19 give two vectors and a scalar tail; of 7 rows the last is dropped.
     func testMaxPool2x2PicksTheFirstMaximumOrANaNAndRoutesTheGradientThere() {
-        var values: [Float] = (0..<(2 * 6 * 19)).map { (i: Int) -> Float in Float((i % 19 / 3 + i / 19) % 3) }   // many ties
+        var values: [Float] = (0..<(2 * 7 * 19)).map { (i: Int) -> Float in Float((i % 19 / 3 + i / 19) % 3) }   // many ties
         values[19 + 2] = Float.nan                  // plane 0, window (0, 1), position (1, 0)
-        values[114 + 4 * 19 + 17] = Float.nan       // plane 1, window (2, 8): the tail
+        values[133 + 4 * 19 + 17] = Float.nan       // plane 1, window (2, 8): the tail
         values[2 * 19 + 5] = -Float.infinity
-        var x = Tensor(values, shape: [1, 2, 6, 19])
+        var x = Tensor(values, shape: [1, 2, 7, 19])
         x.requiresGrad = true
         let y = x.maxPool2d(kernelSize: 2)
         XCTAssertEqual(y.shape, [1, 2, 3, 9])
@@ -260,7 +260,7 @@ final class TensorTests: XCTestCase {
                     var best = -Float.infinity, at = -1, window = [Float]()
                     for i in 0..<2 {
                         for j in 0..<2 {
-                            let k = p * 6 * 19 + (2 * oh + i) * 19 + 2 * ow + j
+                            let k = p * 7 * 19 + (2 * oh + i) * 19 + 2 * ow + j
                             window.append(values[k])
                             if at < 0 || values[k] > best || values[k].isNaN { best = values[k]; at = k }
                         }
@@ -293,6 +293,8 @@ final class TensorTests: XCTestCase {
         XCTAssertLessThan(worstExp, 5e-7, "relative error of exp")
         XCTAssertLessThan(worstErf, 5e-7, "absolute error of erf (Abramowitz & Stegun 7.1.26: 1.5e-7, plus Float rounding)")
         XCTAssertEqual(VectorMath.exp(-.infinity), 0)
+        XCTAssertEqual(VectorMath.exp(.infinity), .infinity)
+        XCTAssertEqual(VectorMath.exp(89), .infinity, "Float overflows above 88.73")
         XCTAssertEqual(VectorMath.exp(0), 1)
         XCTAssertTrue(VectorMath.exp(.nan).isNaN, "exp(NaN) is NaN")
         XCTAssertTrue(VectorMath.erfAndGaussian(.nan).erf.isNaN, "erf(NaN) is NaN")
