@@ -5,7 +5,7 @@
 #   scripts/train.sh                                   ResNet-20, 30 epochs, one-cycle SGD
 #   scripts/train.sh --model resnet56 --epochs 50 --out runs/r56
 #   scripts/train.sh --resume runs/r56                 continue an interrupted run
-#   scripts/train.sh --fast                            the fast recipe (fastnet, 12 epochs, about 57 minutes on
+#   scripts/train.sh --fast                            the fast recipe (fastnet, 12 epochs, about 46 minutes on
 #                                                      2 cores), then evaluation with flip + translate TTA
 # Every option of `tessera train --help` is accepted.
 set -euo pipefail
