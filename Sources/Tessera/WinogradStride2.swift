@@ -305,54 +305,45 @@ struct Strides5 {
 /// result (k, l) to dst + product(k, l).
 @inline(__always) private func winogradInputTile<V: SIMD>(_ src: UnsafePointer<Float>, _ window: Strides5,
                                                           _ dst: UnsafeMutablePointer<Float>, _ product: Strides5, as: V.Type) where V.Scalar == Float {
-    @inline(__always) func column(_ j: Int) -> (V, V, V, V, V) {
-        let p = src + j
-        return bt(load(p), load(p + window.row.1), load(p + window.row.2), load(p + window.row.3), load(p + window.row.4))
-    }
-    // Bᵀ down each of the five columns: e_j = (Bᵀ d)[·, j] …
-    let e0 = column(window.column.0), e1 = column(window.column.1), e2 = column(window.column.2)
-    let e3 = column(window.column.3), e4 = column(window.column.4)
-    // … then B along each of the five rows.
-    @inline(__always) func row(_ z: (V, V, V, V, V), _ offset: Int) {
-        let (v0, v1, v2, v3, v4) = bt(z.0, z.1, z.2, z.3, z.4)
-        let p = dst + offset
-        store(v0, p)
-        store(v1, p + product.column.1)
-        store(v2, p + product.column.2)
-        store(v3, p + product.column.3)
-        store(v4, p + product.column.4)
-    }
-    row((e0.0, e1.0, e2.0, e3.0, e4.0), product.row.0)
-    row((e0.1, e1.1, e2.1, e3.1, e4.1), product.row.1)
-    row((e0.2, e1.2, e2.2, e3.2, e4.2), product.row.2)
-    row((e0.3, e1.3, e2.3, e3.3, e4.3), product.row.3)
-    row((e0.4, e1.4, e2.4, e3.4, e4.4), product.row.4)
+    separable5(src, window, dst, product, outputs: 5) { (d0: V, d1: V, d2: V, d3: V, d4: V) in bt(d0, d1, d2, d3, d4) }
 }
 
 /// Aᵀ M A for one 5×5 grid of products M (a vector of lanes per element): M(k, l) at
 /// src + product(k, l), output (a, b) to dst + tile(a, b) for a, b < 4.
 @inline(__always) private func winogradOutputTile<V: SIMD>(_ src: UnsafePointer<Float>, _ product: Strides5,
                                                            _ dst: UnsafeMutablePointer<Float>, _ tile: Strides5, as: V.Type) where V.Scalar == Float {
-    @inline(__always) func column(_ l: Int) -> (V, V, V, V) {
-        let p = src + l
-        return at(load(p), load(p + product.row.1), load(p + product.row.2), load(p + product.row.3), load(p + product.row.4))
+    separable5(src, product, dst, tile, outputs: 4) { (m0: V, m1: V, m2: V, m3: V, m4: V) in
+        let y = at(m0, m1, m2, m3, m4)
+        return (y.0, y.1, y.2, y.3, y.3)   // the fifth is not stored
     }
-    // Aᵀ down each of the five columns …
-    let s0 = column(product.column.0), s1 = column(product.column.1), s2 = column(product.column.2)
-    let s3 = column(product.column.3), s4 = column(product.column.4)
-    // … then A along each of the four rows.
+}
+
+/// T X Tᵀ for a 5×5 grid X of lane vectors, T a 1-D transform of five values (`outputs` of its
+/// results are used): X(i, j) at src + grid(i, j), result (a, b) for a, b < outputs to
+/// dst + out(a, b). T runs down each of the five columns, then along each result row.
+@inline(__always) private func separable5<V: SIMD>(_ src: UnsafePointer<Float>, _ grid: Strides5,
+                                                   _ dst: UnsafeMutablePointer<Float>, _ out: Strides5, outputs: Int,
+                                                   _ transform: (V, V, V, V, V) -> (V, V, V, V, V)) where V.Scalar == Float {
+    @inline(__always) func column(_ offset: Int) -> (V, V, V, V, V) {
+        let p = src + offset
+        return transform(load(p), load(p + grid.row.1), load(p + grid.row.2), load(p + grid.row.3), load(p + grid.row.4))
+    }
+    let e0 = column(grid.column.0), e1 = column(grid.column.1), e2 = column(grid.column.2)
+    let e3 = column(grid.column.3), e4 = column(grid.column.4)
     @inline(__always) func row(_ z: (V, V, V, V, V), _ offset: Int) {
-        let (y0, y1, y2, y3) = at(z.0, z.1, z.2, z.3, z.4)
+        let y = transform(z.0, z.1, z.2, z.3, z.4)
         let p = dst + offset
-        store(y0, p)
-        store(y1, p + tile.column.1)
-        store(y2, p + tile.column.2)
-        store(y3, p + tile.column.3)
+        store(y.0, p)
+        store(y.1, p + out.column.1)
+        store(y.2, p + out.column.2)
+        store(y.3, p + out.column.3)
+        if outputs == 5 { store(y.4, p + out.column.4) }
     }
-    row((s0.0, s1.0, s2.0, s3.0, s4.0), tile.row.0)
-    row((s0.1, s1.1, s2.1, s3.1, s4.1), tile.row.1)
-    row((s0.2, s1.2, s2.2, s3.2, s4.2), tile.row.2)
-    row((s0.3, s1.3, s2.3, s3.3, s4.3), tile.row.3)
+    row((e0.0, e1.0, e2.0, e3.0, e4.0), out.row.0)
+    row((e0.1, e1.1, e2.1, e3.1, e4.1), out.row.1)
+    row((e0.2, e1.2, e2.2, e3.2, e4.2), out.row.2)
+    row((e0.3, e1.3, e2.3, e3.3, e4.3), out.row.3)
+    if outputs == 5 { row((e0.4, e1.4, e2.4, e3.4, e4.4), out.row.4) }
 }
 
 @inline(__always) private func load<V: SIMD>(_ p: UnsafePointer<Float>) -> V where V.Scalar == Float {
