@@ -32,8 +32,11 @@ let package = Package(
             name: "CZlib", path: "SystemLibraries/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
 
+        // The hot loops that are not GEMM, in C, compiled once per instruction set (baseline, AVX2,
+        // AVX-512) through per-function target attributes and chosen at run time from cpuid.
+        .target(name: "CTesseraKernels"),
         // The tensor core: storage, views, kernels, autograd, BLAS and LAPACK bindings.
-        .target(name: "Tessera", dependencies: ["COpenBLAS", "CLAPACKE"]),
+        .target(name: "Tessera", dependencies: ["CTesseraKernels", "COpenBLAS", "CLAPACKE"]),
 
         // The Trainer (metrics, checkpoints, resume) and the `tessera` command line.
         .target(name: "TesseraTraining", dependencies: ["Tessera", "TesseraNN", "TesseraModels", "TesseraVision"]),
@@ -57,10 +60,12 @@ let package = Package(
         // Image ingestion: PNG, CIFAR/ImageFolder/IDX datasets, transforms, prefetching loader.
         .target(name: "TesseraVision", dependencies: ["Tessera", "CTesseraPNG", "CZlib"]),
 
-        .testTarget(name: "TesseraTrainingTests", dependencies: ["Tessera", "TesseraNN", "TesseraTraining"]),
-        .testTarget(name: "TesseraTests", dependencies: ["Tessera"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TesseraNNTests", dependencies: ["Tessera", "TesseraNN", "TesseraModels"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TesseraVisionTests", dependencies: ["Tessera", "TesseraVision"], resources: [.copy("Fixtures")]),
+        // Helpers every test target shares: closeness, the gradient checker, fixtures, paths.
+        .target(name: "TesseraTestSupport", dependencies: ["Tessera"], path: "Tests/TesseraTestSupport"),
+        .testTarget(name: "TesseraTests", dependencies: ["Tessera", "CTesseraKernels", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TesseraNNTests", dependencies: ["Tessera", "TesseraNN", "TesseraModels", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TesseraVisionTests", dependencies: ["Tessera", "TesseraVision", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TesseraTrainingTests", dependencies: ["Tessera", "TesseraNN", "TesseraTraining", "TesseraTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

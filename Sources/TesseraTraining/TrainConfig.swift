@@ -87,7 +87,7 @@ public struct TrainingRun {
     /// Sets everything up; throws for unusable data, unknown names or incompatible weights.
     public init(config: TrainConfig) throws {
         self.config = config
-        BLAS.setThreads(config.threads)
+        Runtime.threads = config.threads
         GlobalRandom.seed(config.seed)
         let source = try DataSource.open(config.data)
         self.source = source

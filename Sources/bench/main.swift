@@ -34,7 +34,7 @@ struct Bench: ParsableCommand {
     var peakRssChild: Int?
 
     mutating func run() throws {
-        BLAS.setThreads(threads)
+        Runtime.threads = threads
         if let steps = peakRssChild { return peakRSSChild(steps: steps) }
         let (warmup, repeats) = quick ? (1, 3) : (2, 7)
         if breakdown { return printStepBreakdown(warmup: warmup, repeats: repeats) }

@@ -18,7 +18,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         do {
-            BLAS.setThreads(threads)
+            Runtime.threads = threads
             let loaded = try LoadedModel(checkpoint: checkpoint, modelName: model)
             guard let path = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
             let source = try DataSource.open(path)

@@ -11,7 +11,7 @@ struct Info: ParsableCommand {
         print("tessera \(TesseraVersion.string)")
         print("cores: \(ProcessInfo.processInfo.activeProcessorCount)")
         print("OpenBLAS: \(BLAS.config)")
-        print("OpenBLAS core: \(BLAS.coreName), threads: \(BLAS.threads)")
+        print("OpenBLAS core: \(BLAS.coreName), threads: \(Runtime.threads)")
         print("libpng: \(PNG.libpngVersion)")
         print("data: \(DataSource.defaultPath() ?? "none found (set TESSERA_DATA or pass --data)")")
     }

@@ -67,7 +67,7 @@ struct Train: ParsableCommand {
             }
             print("model \(config.model): \(run.model.parameterCount) parameters (\(run.model.trainableParameterCount) trainable); "
                   + "data \(run.source.kind) at \(config.data): \(config.subset.map { min($0, run.source.train.count) } ?? run.source.train.count) train / \(run.source.test.count) test images; "
-                  + "OpenBLAS \(BLAS.coreName), \(BLAS.threads) threads; output \(config.out)")
+                  + "OpenBLAS \(BLAS.coreName), \(Runtime.threads) threads; output \(config.out)")
             Trainer.installInterruptHandler()
             let history = try run.trainer.fit()
             if let last = history.last, let acc = last.testAccuracy {

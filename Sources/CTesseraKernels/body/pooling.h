@@ -1,0 +1,111 @@
+// 2-D pooling over planes [P, H, W] (P = N·C), planes p0 ..< p1. Max pooling records the flat
+// index of each window's maximum in its plane; its backward scatters through those indices.
+
+/// 2×2, stride-2 windows that all lie inside the plane: the first maximum in row-major order,
+/// a NaN taking the place (the generic loop's rule).  x: [H, W], y and index: [OH, OW].
+static void maxpool_2x2(const float *x, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, float *y, int32_t *index) {
+    for (ptrdiff_t oh = 0; oh < OH; oh++) {
+        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        float *yr = y + oh * OW;
+        int32_t *ir = index + oh * OW;
+        for (ptrdiff_t ow = 0; ow < OW; ow++) {
+            int32_t first = (int32_t)(2 * oh * W + 2 * ow);
+            float best = r0[2 * ow];
+            int32_t bi = first;
+            float v = r0[2 * ow + 1];
+            int take = v > best || v != v;
+            best = take ? v : best; bi = take ? first + 1 : bi;
+            v = r1[2 * ow];
+            take = v > best || v != v;
+            best = take ? v : best; bi = take ? first + (int32_t)W : bi;
+            v = r1[2 * ow + 1];
+            take = v > best || v != v;
+            best = take ? v : best; bi = take ? first + (int32_t)W + 1 : bi;
+            yr[ow] = best;
+            ir[ow] = bi;
+        }
+    }
+}
+
+static void maxpool2d_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t W, const tk_window2d *g,
+                              const float *x, float *y, int32_t *index) {
+    ptrdiff_t OH = g->out_h, OW = g->out_w;
+    int halving = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0
+               && g->dh == 1 && g->dw == 1 && 2 * OH <= H && 2 * OW <= W;
+    for (ptrdiff_t p = p0; p < p1; p++) {
+        const float *src = x + p * H * W;
+        float *yp = y + p * OH * OW;
+        int32_t *ip = index + p * OH * OW;
+        if (halving) { maxpool_2x2(src, W, OH, OW, yp, ip); continue; }
+        for (ptrdiff_t oh = 0; oh < OH; oh++) {
+            for (ptrdiff_t ow = 0; ow < OW; ow++) {
+                float best = -INFINITY;
+                int32_t bi = -1;
+                for (ptrdiff_t i = 0; i < g->kh; i++) {
+                    ptrdiff_t ih = oh * g->sh - g->ph + i * g->dh;
+                    if (ih < 0 || ih >= H) continue;
+                    for (ptrdiff_t j = 0; j < g->kw; j++) {
+                        ptrdiff_t iw = ow * g->sw - g->pw + j * g->dw;
+                        if (iw < 0 || iw >= W) continue;
+                        float v = src[ih * W + iw];
+                        if (v > best || bi < 0 || v != v) { best = v; bi = (int32_t)(ih * W + iw); }
+                    }
+                }
+                yp[oh * OW + ow] = best;
+                ip[oh * OW + ow] = bi;
+            }
+        }
+    }
+}
+
+static void maxpool2d_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t plane_in, ptrdiff_t plane_out,
+                               const float *dy, const int32_t *index, float *dx) {
+    for (ptrdiff_t p = p0; p < p1; p++) {
+        const float *g = dy + p * plane_out;
+        const int32_t *ix = index + p * plane_out;
+        float *d = dx + p * plane_in;
+        for (ptrdiff_t k = 0; k < plane_out; k++)
+            if (ix[k] >= 0) d[ix[k]] += g[k];
+    }
+}
+
+static void avgpool2d_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t W, ptrdiff_t windows,
+                              const int32_t *bounds, const float *scales, const float *x, float *y) {
+    for (ptrdiff_t p = p0; p < p1; p++) {
+        const float *src = x + p * H * W;
+        for (ptrdiff_t k = 0; k < windows; k++) {
+            const int32_t *b = bounds + 4 * k;
+            float s = 0;
+            for (int32_t ih = b[0]; ih < b[1]; ih++)
+                for (int32_t iw = b[2]; iw < b[3]; iw++) s += src[ih * W + iw];
+            y[p * windows + k] = s * scales[k];
+        }
+    }
+}
+
+static void avgpool2d_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t W, ptrdiff_t windows,
+                               const int32_t *bounds, const float *scales, const float *dy, float *dx) {
+    for (ptrdiff_t p = p0; p < p1; p++) {
+        float *dst = dx + p * H * W;
+        for (ptrdiff_t k = 0; k < windows; k++) {
+            const int32_t *b = bounds + 4 * k;
+            float v = dy[p * windows + k] * scales[k];
+            for (int32_t ih = b[0]; ih < b[1]; ih++)
+                for (int32_t iw = b[2]; iw < b[3]; iw++) dst[ih * W + iw] += v;
+        }
+    }
+}
+
+static void global_avgpool_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t S, const float *x, float *y) {
+    float scale = S > 0 ? 1.0f / (float)S : 0.0f;
+    for (ptrdiff_t p = p0; p < p1; p++) y[p] = row_sum(x + p * S, S) * scale;
+}
+
+static void global_avgpool_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t S, const float *dy, float *dx) {
+    float scale = S > 0 ? 1.0f / (float)S : 0.0f;
+    for (ptrdiff_t p = p0; p < p1; p++) {
+        float v = dy[p] * scale;
+        float *d = dx + p * S;
+        for (ptrdiff_t k = 0; k < S; k++) d[k] = v;
+    }
+}

@@ -1,0 +1,197 @@
+// Tessera's hot loops that are not GEMM, over raw float buffers.
+//
+// One kernel source (body/*.h) is compiled once per instruction set — baseline (SSE2 on x86-64,
+// NEON on arm64), AVX2 + FMA, AVX-512 (F, BW, DQ, VL) + FMA — through per-function `target`
+// attributes (no command-line flags), and the variant is chosen once, at the first call, from
+// cpuid: the best the CPU runs, or the one tk_isa_select() forces (Swift reads TESSERA_ISA).
+//
+// Conventions: shapes in the comments are row-major; "overwrites" means the output is written
+// without being read, "accumulates" means it is added to (+=). No function allocates memory,
+// takes a lock or calls another thread; the callers split work across threads.
+#ifndef TESSERA_KERNELS_H
+#define TESSERA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: - Instruction sets
+
+/// The kernel variants, by instruction set.
+typedef enum tk_isa {
+    TK_ISA_BASELINE = 0,
+    TK_ISA_AVX2 = 1,
+    TK_ISA_AVX512 = 2,
+} tk_isa;
+
+/// 1 when this CPU (and this build) can run `isa`, else 0.
+int tk_isa_supported(tk_isa isa);
+/// The best variant this CPU runs.
+tk_isa tk_isa_best(void);
+/// Sets *isa from a name ("baseline", "avx2", "avx512"); returns 0, or -1 for another name.
+int tk_isa_parse(const char *name, tk_isa *isa);
+/// The variant in use: chosen at the first call of any kernel (TESSERA_ISA when it names a
+/// variant the CPU runs, else the best one), or by tk_isa_select.
+tk_isa tk_isa_active(void);
+/// Forces a variant; returns 0, or -1 (and changes nothing) when the CPU cannot run it.
+/// Call it before kernels run on other threads.
+int tk_isa_select(tk_isa isa);
+/// "baseline", "avx2" or "avx512".
+const char *tk_isa_name(tk_isa isa);
+/// Floats per vector register of the variant (4, 8 or 16).
+int tk_isa_lanes(tk_isa isa);
+
+// MARK: - Elementwise
+
+/// y = f(x) (p0, p1: the op's constants).
+typedef enum tk_unary_op {
+    TK_UNARY_COPY = 0,       // x
+    TK_UNARY_NEG,            // −x
+    TK_UNARY_RELU,           // max(x, 0); NaN → 0
+    TK_UNARY_AFFINE,         // p0·x + p1
+    TK_UNARY_RECIPROCAL,     // p0 / x
+    TK_UNARY_EXP,            // eˣ
+    TK_UNARY_LOG,            // ln x
+    TK_UNARY_SQRT,           // √x
+    TK_UNARY_SQUARE,         // x²
+    TK_UNARY_POW,            // x^p0
+    TK_UNARY_ABS,            // |x|
+    TK_UNARY_CLAMP,          // min(max(x, p0), p1)
+    TK_UNARY_LEAKY_RELU,     // x > 0 ? x : p0·x
+    TK_UNARY_SIGMOID,        // 1 / (1 + e⁻ˣ)
+    TK_UNARY_TANH,           // tanh x
+    TK_UNARY_GELU,           // x·Φ(x), with erf
+    TK_UNARY_EQUAL,          // x == p0 ? 1 : 0
+    TK_UNARY_LESS,           // x < p0 ? 1 : 0
+    TK_UNARY_GREATER,        // x > p0 ? 1 : 0
+    TK_UNARY_FINITE_OR_ZERO, // x if finite, else 0
+} tk_unary_op;
+
+/// y[i·incy] = f(x[i·incx]) for i < n; overwrites y. incx may be 0 (broadcast).
+void tk_unary(tk_unary_op op, ptrdiff_t n, const float *x, ptrdiff_t incx, float *y, ptrdiff_t incy, float p0, float p1);
+
+/// y = f(a, b). The *_BACKWARD ops take the incoming gradient as a.
+typedef enum tk_binary_op {
+    TK_BINARY_ADD = 0,            // a + b
+    TK_BINARY_SUB,                // a − b
+    TK_BINARY_MUL,                // a · b
+    TK_BINARY_DIV,                // a / b
+    TK_BINARY_MAXIMUM,            // a >= b ? a : b (a NaN on either side gives b)
+    TK_BINARY_MINIMUM,            // a <= b ? a : b (a NaN on either side gives b)
+    TK_BINARY_POW,                // a^b
+    TK_BINARY_EQUAL,              // a == b ? 1 : 0
+    TK_BINARY_NOT_EQUAL,          // a != b ? 1 : 0
+    TK_BINARY_LESS,               // a < b ? 1 : 0
+    TK_BINARY_LESS_EQUAL,         // a <= b ? 1 : 0
+    TK_BINARY_GREATER,            // a > b ? 1 : 0
+    TK_BINARY_GREATER_EQUAL,      // a >= b ? 1 : 0
+    TK_BINARY_RELU_BACKWARD,      // b > 0 ? a : 0           (b: the ReLU's output)
+    TK_BINARY_SIGMOID_BACKWARD,   // a·b·(1 − b)             (b: the sigmoid's output)
+    TK_BINARY_TANH_BACKWARD,      // a·(1 − b²)              (b: tanh's output)
+    TK_BINARY_SQRT_BACKWARD,      // a / (2b)                (b: the square root)
+    TK_BINARY_ABS_BACKWARD,       // b > 0 ? a : b < 0 ? −a : 0
+    TK_BINARY_CLAMP_BACKWARD,     // p0 <= b <= p1 ? a : 0
+    TK_BINARY_LEAKY_RELU_BACKWARD,// b > 0 ? a : p0·a
+    TK_BINARY_RECIPROCAL_BACKWARD,// −a·p0 / b²              (y = p0 / b)
+    TK_BINARY_POW_BACKWARD,       // a·p0·b^(p0 − 1)         (y = b^p0)
+    TK_BINARY_GELU_BACKWARD,      // a·(Φ(b) + b·φ(b))
+    TK_BINARY_BCE_WITH_LOGITS,    // max(a, 0) − a·b + log(1 + e^−|a|)   (a: logits, b: targets)
+} tk_binary_op;
+
+/// y[i·incy] = f(a[i·inca], b[i·incb]) for i < n; overwrites y. inca, incb may be 0.
+void tk_binary(tk_binary_op op, ptrdiff_t n, const float *a, ptrdiff_t inca, const float *b, ptrdiff_t incb,
+               float *y, ptrdiff_t incy, float p0, float p1);
+
+/// y = c != 0 ? a : b, all contiguous of length n; overwrites y.
+void tk_select(ptrdiff_t n, const float *c, const float *a, const float *b, float *y);
+
+/// Σ x[i] for i < n, in float lanes (the order differs between variants).
+float tk_sum(ptrdiff_t n, const float *x);
+
+// MARK: - Batch normalization over [N, C, S] (S = H·W), channels c0 ..< c1
+
+/// Per channel: mean and 1/√(biased variance + eps) of x (overwrites mean[c], invstd[c]); when
+/// running_mean and running_var are given, running = (1 − momentum)·running + momentum·batch with
+/// the unbiased variance (PyTorch's rule), at strides rm_stride / rv_stride.
+void tk_batchnorm_statistics(ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, const float *x, ptrdiff_t c0, ptrdiff_t c1,
+                             float eps, float momentum, float *running_mean, ptrdiff_t rm_stride,
+                             float *running_var, ptrdiff_t rv_stride, float *mean, float *invstd);
+/// y = (x − mean)·invstd·γ + β, then max(·, 0) when relu != 0; overwrites y. gamma/beta may be NULL (1 / 0).
+void tk_batchnorm_forward(ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, const float *x, ptrdiff_t c0, ptrdiff_t c1,
+                          const float *mean, const float *invstd, const float *gamma, const float *beta,
+                          int relu, float *y);
+/// The three gradients in one pass per channel: dβ = Σdy, dγ = Σdy·x̂ (overwrite dbeta[c], dgamma[c]),
+/// dx (overwrites; training: γσ⁻¹(dy − Σdy/M − x̂Σ(dy·x̂)/M), evaluation: γσ⁻¹dy). y, when given,
+/// is the fused ReLU's output: dy counts only where y > 0. dx, dgamma, dbeta may be NULL (skipped).
+void tk_batchnorm_backward(ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, const float *x, const float *y, const float *dy,
+                           ptrdiff_t c0, ptrdiff_t c1, const float *mean, const float *invstd, const float *gamma,
+                           int training, float *dx, float *dgamma, float *dbeta);
+
+// MARK: - Pooling over planes [P, H, W], planes p0 ..< p1
+
+/// A pooling window sweep: kernel, stride, padding, dilation and the output size.
+typedef struct tk_window2d {
+    ptrdiff_t kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w;
+} tk_window2d;
+
+/// y[p] = max over each window (padding never wins), index[p] = the flat position of the first
+/// maximum in the plane (a NaN takes the place); overwrites y and index ([P, OH, OW]).
+void tk_maxpool2d_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t W, const tk_window2d *window,
+                          const float *x, float *y, int32_t *index);
+/// dx[p][index[k]] += dy[p][k]; accumulates into dx ([P, plane_in]).
+void tk_maxpool2d_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t plane_in, ptrdiff_t plane_out,
+                           const float *dy, const int32_t *index, float *dx);
+/// y[p, k] = scales[k]·Σ x[p] over window k = rows bounds[4k] ..< bounds[4k+1], columns
+/// bounds[4k+2] ..< bounds[4k+3]; overwrites y ([P, windows]).
+void tk_avgpool2d_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t W, ptrdiff_t windows,
+                          const int32_t *bounds, const float *scales, const float *x, float *y);
+/// The adjoint of tk_avgpool2d_forward; accumulates into dx ([P, H, W]).
+void tk_avgpool2d_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t W, ptrdiff_t windows,
+                           const int32_t *bounds, const float *scales, const float *dy, float *dx);
+/// y[p] = mean of plane p ([P, S] → [P]); overwrites.
+void tk_global_avgpool_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t S, const float *x, float *y);
+/// dx[p, :] = dy[p] / S; overwrites.
+void tk_global_avgpool_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t S, const float *dy, float *dx);
+
+// MARK: - Softmax and cross-entropy over rows [rows, n]
+
+/// Softmax of each row, stably (the row maximum subtracted first); overwrites y.
+void tk_softmax_rows(ptrdiff_t rows, ptrdiff_t n, const float *x, float *y);
+/// x − max − ln Σ exp(x − max) for each row; overwrites y.
+void tk_log_softmax_rows(ptrdiff_t rows, ptrdiff_t n, const float *x, float *y);
+/// Cross-entropy of logits x [n, c] against class indices, the target distribution putting `on`
+/// on the class and `off` elsewhere (label smoothing); overwrites probs [n, c] (the softmax, kept
+/// for backward) and losses [n].
+void tk_cross_entropy_forward(ptrdiff_t n, ptrdiff_t c, const float *x, const int32_t *targets, float on, float off,
+                              float *probs, float *losses);
+/// dx[i, j] = g[i·incg]·(probs[i, j] − q[i, j]); overwrites dx [n, c].
+void tk_cross_entropy_backward(ptrdiff_t n, ptrdiff_t c, const float *probs, const int32_t *targets, float on, float off,
+                               const float *g, ptrdiff_t incg, float *dx);
+
+// MARK: - Optimizer updates (in place on p and the state buffers)
+
+/// torch.optim.SGD: g ← g + wd·p; b ← g (first) or μb + (1 − τ)g; d ← g + μb (Nesterov) or b;
+/// p ← p − lr·d. buf NULL: no momentum.
+void tk_sgd_update(ptrdiff_t n, float *p, const float *g, float *buf, int first, float lr, float weight_decay,
+                   float momentum, float dampening, int nesterov);
+
+/// The constants of one Adam/AdamW step.
+typedef struct tk_adam_step {
+    float lr, step_size, beta1, beta2, bias_correction2_sqrt, eps, weight_decay;
+    int decoupled;
+} tk_adam_step;
+
+/// torch.optim.Adam / AdamW (decoupled != 0); vmax NULL unless AMSGrad.
+void tk_adam_update(ptrdiff_t n, float *p, const float *g, float *m, float *v, float *vmax, const tk_adam_step *step);
+/// torch.optim.RMSprop; grad_avg NULL unless centered, buf NULL unless momentum > 0.
+void tk_rmsprop_update(ptrdiff_t n, float *p, const float *g, float *square_avg, float *grad_avg, float *buf,
+                       float lr, float alpha, float eps, float weight_decay, float momentum);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,37 @@
+// The function table every variant fills: one entry per kernel of tessera_kernels.h, typed from
+// the public declaration itself.
+#ifndef TESSERA_KERNELS_TABLE_H
+#define TESSERA_KERNELS_TABLE_H
+
+#include "tessera_kernels.h"
+
+typedef struct tk_table {
+    __typeof__(&tk_unary) unary;
+    __typeof__(&tk_binary) binary;
+    __typeof__(&tk_select) select;
+    __typeof__(&tk_sum) sum;
+    __typeof__(&tk_batchnorm_statistics) batchnorm_statistics;
+    __typeof__(&tk_batchnorm_forward) batchnorm_forward;
+    __typeof__(&tk_batchnorm_backward) batchnorm_backward;
+    __typeof__(&tk_maxpool2d_forward) maxpool2d_forward;
+    __typeof__(&tk_maxpool2d_backward) maxpool2d_backward;
+    __typeof__(&tk_avgpool2d_forward) avgpool2d_forward;
+    __typeof__(&tk_avgpool2d_backward) avgpool2d_backward;
+    __typeof__(&tk_global_avgpool_forward) global_avgpool_forward;
+    __typeof__(&tk_global_avgpool_backward) global_avgpool_backward;
+    __typeof__(&tk_softmax_rows) softmax_rows;
+    __typeof__(&tk_log_softmax_rows) log_softmax_rows;
+    __typeof__(&tk_cross_entropy_forward) cross_entropy_forward;
+    __typeof__(&tk_cross_entropy_backward) cross_entropy_backward;
+    __typeof__(&tk_sgd_update) sgd_update;
+    __typeof__(&tk_adam_update) adam_update;
+    __typeof__(&tk_rmsprop_update) rmsprop_update;
+} tk_table;
+
+extern const tk_table tk_table_baseline;
+#if defined(__x86_64__)
+extern const tk_table tk_table_avx2;
+extern const tk_table tk_table_avx512;
+#endif
+
+#endif

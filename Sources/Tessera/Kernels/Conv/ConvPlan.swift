@@ -1,0 +1,181 @@
+import Foundation
+
+/// How convolution algorithms are chosen: `TESSERA_CONV=auto|im2col|winograd` in the
+/// environment, or ``Runtime/convolutionPolicy``.
+public enum ConvPolicy: String, CaseIterable, Sendable {
+    /// Winograd where it applies and measured faster, im2col + GEMM elsewhere (the default).
+    case auto
+    /// im2col + GEMM (or a plain GEMM for 1×1 convolutions) everywhere: the reference path.
+    case im2col
+    /// Winograd wherever the geometry allows it, even where it is not faster (for comparisons).
+    case winograd
+}
+
+/// Which algorithm runs each pass of one 2-D convolution, and why: the single place where that
+/// is decided, from the geometry, the pass and the policy. Every convolution kernel follows its
+/// plan; ``Tensor/conv2d(weight:bias:stride:padding:dilation:groups:)`` builds one per call.
+///
+/// ```swift
+/// let plan = ConvPlan(input: [128, 16, 32, 32], weight: [16, 16, 3, 3], padding: 1)
+/// print(plan.forward.algorithm)        // winogradF23
+/// print(plan.inputGradient.reason)     // stride 1: the gradient is a convolution of dY with the flipped kernel …
+/// ```
+public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
+    /// A convolution algorithm.
+    public enum Algorithm: String, Sendable, CaseIterable {
+        /// 1×1, stride 1, no padding: the input itself is the column matrix of one GEMM.
+        case pointwise
+        /// im2col (an unfolded column matrix) and one GEMM per image or chunk of images.
+        case im2col
+        /// Winograd F(2×2, 3×3): 16 GEMMs on transformed 4×4 tiles (2.25× fewer multiplications).
+        case winogradF23
+        /// Winograd F(4×4, 2×2) over the four phase planes of a 3×3 stride-2 convolution.
+        case winogradStride2
+        /// The input gradient as Wᵀ·dY (one GEMM) folded back by col2im.
+        case col2im
+    }
+
+    /// The algorithm of one pass and the reason it was chosen.
+    public struct Pass: Sendable, Equatable, CustomStringConvertible {
+        /// The algorithm that runs the pass.
+        public let algorithm: Algorithm
+        /// Why, in a few words.
+        public let reason: String
+        public var description: String { "\(algorithm.rawValue) (\(reason))" }
+    }
+
+    /// The forward pass: y = conv(x, w).
+    public let forward: Pass
+    /// The input gradient dX. For stride 1 it is a convolution of dY with the spatially flipped,
+    /// channel-swapped weights (``inputGradientIsTransposedConvolution``), and ``inputGradient``
+    /// is the algorithm of that convolution's forward pass; otherwise it is ``Algorithm/col2im``.
+    public let inputGradient: Pass
+    /// Whether dX runs as the forward pass of the transposed (flipped) convolution.
+    public let inputGradientIsTransposedConvolution: Bool
+    /// The weight gradient dW.
+    public let weightGradient: Pass
+    /// The policy the plan was made under.
+    public let policy: ConvPolicy
+
+    let geometry: ConvGeometry
+    let batch: Int, groups: Int, outChannels: Int
+
+    /// The plan for a convolution of an input [N, C, H, W] with a weight [O, C/groups, kh, kw].
+    /// - Precondition: the shapes fit each other (as ``Tensor/conv2d(weight:bias:stride:padding:dilation:groups:)`` requires).
+    public init(input: [Int], weight: [Int], stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1, groups: Int = 1,
+                policy: ConvPolicy = Runtime.convolutionPolicy) {
+        precondition(input.count == 4 && weight.count == 4,
+                     "ConvPlan: input \(input) and weight \(weight) must both be 4-D ([N, C, H, W] and [O, C/groups, kh, kw])")
+        precondition(groups >= 1 && input[1] % groups == 0 && weight[0] % groups == 0 && weight[1] == input[1] / groups,
+                     "ConvPlan: input \(input) does not fit weight \(weight) with groups \(groups)")
+        let geo = ConvGeometry(channels: input[1] / groups, height: input[2], width: input[3], kernel: Size2(weight[2], weight[3]),
+                               stride: stride, padding: padding, dilation: dilation, op: "conv2d")
+        self.init(geometry: geo, batch: input[0], groups: groups, outChannels: weight[0], policy: policy)
+    }
+
+    init(geometry g: ConvGeometry, batch: Int, groups: Int, outChannels: Int, policy: ConvPolicy) {
+        geometry = g
+        self.batch = batch
+        self.groups = groups
+        self.outChannels = outChannels
+        self.policy = policy
+        forward = ConvPlan.forwardPass(g, groups: groups, outChannels: outChannels, policy: policy)
+        weightGradient = ConvPlan.weightGradientPass(g, groups: groups, outChannels: outChannels, policy: policy)
+        if let t = ConvPlan.transposedGeometry(g, groups: groups, outChannels: outChannels) {
+            let inner = ConvPlan.forwardPass(t, groups: groups, outChannels: g.channels * groups, policy: policy)
+            inputGradient = Pass(algorithm: inner.algorithm,
+                                 reason: "stride 1: a convolution of dY with the flipped kernel, \(outChannels) → \(g.channels * groups) channels; " + inner.reason)
+            inputGradientIsTransposedConvolution = true
+        } else {
+            inputGradient = Pass(algorithm: .col2im, reason: "stride \(g.sh)×\(g.sw): Wᵀ·dY, folded back")
+            inputGradientIsTransposedConvolution = false
+        }
+    }
+
+    public var description: String {
+        "forward \(forward); input gradient \(inputGradient); weight gradient \(weightGradient)"
+    }
+
+    /// The plan of dX's convolution (stride 1 only): dY [N, O, outH, outW] with the flipped kernel.
+    var transposed: ConvPlan? {
+        guard inputGradientIsTransposedConvolution, let t = ConvPlan.transposedGeometry(geometry, groups: groups, outChannels: outChannels) else { return nil }
+        return ConvPlan(geometry: t, batch: batch, groups: groups, outChannels: geometry.channels * groups, policy: policy)
+    }
+
+    // MARK: The rules
+
+    /// The stride-1 input gradient as a convolution: dY convolved with the weights flipped in
+    /// space and with input and output channels swapped, padded by d·(k − 1) − p. It runs the
+    /// forward path (Winograd, or im2col + a GEMM with K = C_out·k²) instead of a GEMM with
+    /// K = C_out followed by a scatter-add — about twice as fast on the ResNet shapes.
+    static func transposedGeometry(_ g: ConvGeometry, groups: Int, outChannels: Int) -> ConvGeometry? {
+        guard g.sh == 1 && g.sw == 1 else { return nil }
+        let ph = g.dh * (g.kh - 1) - g.ph, pw = g.dw * (g.kw - 1) - g.pw
+        guard ph >= 0 && pw >= 0 else { return nil }
+        let t = ConvGeometry(channels: outChannels / groups, height: g.outH, width: g.outW, kernel: Size2(g.kh, g.kw),
+                             stride: 1, padding: Size2(ph, pw), dilation: Size2(g.dh, g.dw), op: "conv2d backward")
+        return t.outH == g.height && t.outW == g.width ? t : nil
+    }
+
+    private static func plain(_ g: ConvGeometry, _ why: String) -> Pass {
+        g.isPointwise ? Pass(algorithm: .pointwise, reason: "1×1 stride 1: one GEMM on the input") : Pass(algorithm: .im2col, reason: why)
+    }
+
+    static func forwardPass(_ g: ConvGeometry, groups: Int, outChannels o: Int, policy: ConvPolicy) -> Pass {
+        if policy == .im2col { return plain(g, "TESSERA_CONV=im2col") }
+        let c = g.channels
+        if WinogradF23.applies(g, groups: groups, outChannels: o) {
+            if policy == .winograd { return Pass(algorithm: .winogradF23, reason: "TESSERA_CONV=winograd") }
+            // Below 6 input channels the GEMMs (K = C) are too thin to pay for transforming every
+            // output: the RGB stem's forward stays on im2col (docs/BENCHMARKS.md, "RGB stem").
+            if c >= 6 && o >= 3 && g.outH >= 2 && g.outW >= 2 {
+                return Pass(algorithm: .winogradF23, reason: "3×3 stride 1, \(c) → \(o) channels: 2.25× fewer multiplications")
+            }
+            return plain(g, c < 6 ? "\(c) input channels: too few for Winograd's transforms to pay" : "output too small for 2×2 tiles")
+        }
+        if WinogradStride2.applies(g, groups: groups, outChannels: o) {
+            if policy == .winograd { return Pass(algorithm: .winogradStride2, reason: "TESSERA_CONV=winograd") }
+            // Fewer than 8 channels would be mostly padding in the kernel's 8-lane vectors.
+            if c >= 8 && o >= 8 && g.outH >= 4 && g.outW >= 4 {
+                return Pass(algorithm: .winogradStride2, reason: "3×3 stride 2 pad 1, \(c) → \(o) channels: 81·C instead of 144·C multiplications")
+            }
+            return plain(g, "3×3 stride 2 with fewer than 8 channels or a 4×4 output tile")
+        }
+        return plain(g, "no Winograd form for this geometry")
+    }
+
+    static func weightGradientPass(_ g: ConvGeometry, groups: Int, outChannels o: Int, policy: ConvPolicy) -> Pass {
+        if policy == .im2col { return plain(g, "TESSERA_CONV=im2col") }
+        if WinogradF23.applies(g, groups: groups, outChannels: o) {
+            if policy == .winograd { return Pass(algorithm: .winogradF23, reason: "TESSERA_CONV=winograd") }
+            // Measured on the RGB stem: dW is faster on Winograd from 3 channels.
+            if g.channels >= 3 && o >= 3 && g.outH >= 2 && g.outW >= 2 {
+                return Pass(algorithm: .winogradF23, reason: "3×3 stride 1: the adjoint of F(2×2, 3×3), 16 GEMMs dU += dM·Vᵀ")
+            }
+            return plain(g, "fewer than 3 channels or output too small for 2×2 tiles")
+        }
+        return plain(g, "dY · col(x)ᵀ")
+    }
+}
+
+extension Runtime {
+    private static let convolutionPolicyStorage = Locked(ConvPolicy.fromEnvironment())
+
+    /// How convolution algorithms are chosen (see ``ConvPolicy``); initially `TESSERA_CONV` from
+    /// the environment, `auto` when unset.
+    public static var convolutionPolicy: ConvPolicy {
+        get { convolutionPolicyStorage.value }
+        set { convolutionPolicyStorage.value = newValue }
+    }
+}
+
+extension ConvPolicy {
+    /// `TESSERA_CONV` from the environment: `auto` when unset; a value that is not a policy is
+    /// reported on stderr and ignored (the command-line tools refuse it before running).
+    static func fromEnvironment() -> ConvPolicy {
+        guard let raw = ProcessInfo.processInfo.environment["TESSERA_CONV"], !raw.isEmpty else { return .auto }
+        if let p = ConvPolicy(rawValue: raw) { return p }
+        FileHandle.standardError.write(Data("tessera: warning: TESSERA_CONV=\(raw) is not one of auto, im2col, winograd; using auto\n".utf8))
+        return .auto
+    }
+}
