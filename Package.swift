@@ -39,7 +39,10 @@ let package = Package(
         .target(name: "Tessera", dependencies: ["CTesseraKernels", "COpenBLAS", "CLAPACKE"]),
 
         // The Trainer (metrics, checkpoints, resume) and the `tessera` command line.
-        .target(name: "TesseraTraining", dependencies: ["Tessera", "TesseraNN", "TesseraModels", "TesseraVision"]),
+        .target(name: "TesseraTraining", dependencies: [
+            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "tessera", dependencies: [
             "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "TesseraTraining",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,7 +68,10 @@ let package = Package(
         .testTarget(name: "TesseraTests", dependencies: ["Tessera", "CTesseraKernels", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraNNTests", dependencies: ["Tessera", "TesseraNN", "TesseraModels", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraVisionTests", dependencies: ["Tessera", "TesseraVision", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TesseraTrainingTests", dependencies: ["Tessera", "TesseraNN", "TesseraTraining", "TesseraTestSupport"]),
+        .testTarget(name: "TesseraTrainingTests", dependencies: [
+            "Tessera", "TesseraNN", "TesseraTraining", "TesseraTestSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

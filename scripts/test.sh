@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
 
 # Examples that are run (not only built) by this script; each exits non-zero when its check fails.
-run_examples=(GradientDemo)
+run_examples=(GradientDemo CustomOptimizer)
 
 scratch="${SCRATCH_PATH:-.build}"
 [[ "$scratch" == /* ]] || scratch="$root/$scratch"

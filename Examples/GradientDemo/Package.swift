@@ -14,5 +14,5 @@ let package = Package(
             name: "GradientDemo",
             dependencies: [.product(name: "Tessera", package: "Tessera")]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

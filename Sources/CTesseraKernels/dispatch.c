@@ -100,6 +100,7 @@ int tk_isa_lanes(tk_isa isa) {
 }
 
 // Every public kernel forwards to the active variant.
+float tk_fma_loop(long iterations, float seed) { return table()->fma_loop(iterations, seed); }
 void tk_unary(tk_unary_op op, ptrdiff_t n, const float *x, ptrdiff_t incx, float *y, ptrdiff_t incy, float p0, float p1) { table()->unary(op, n, x, incx, y, incy, p0, p1); }
 void tk_binary(tk_binary_op op, ptrdiff_t n, const float *a, ptrdiff_t inca, const float *b, ptrdiff_t incb, float *y, ptrdiff_t incy, float p0, float p1) { table()->binary(op, n, a, inca, b, incb, y, incy, p0, p1); }
 void tk_select(ptrdiff_t n, const float *c, const float *a, const float *b, float *y) { table()->select(n, c, a, b, y); }

@@ -6,6 +6,7 @@
 #include "tessera_kernels.h"
 
 typedef struct tk_table {
+    __typeof__(&tk_fma_loop) fma_loop;
     __typeof__(&tk_unary) unary;
     __typeof__(&tk_binary) binary;
     __typeof__(&tk_select) select;

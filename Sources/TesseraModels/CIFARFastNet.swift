@@ -7,28 +7,32 @@ import TesseraNN
 /// the identity (`Init.dirac`), the rest with PyTorch's default, so the group starts close to a
 /// pass-through and trains faster.
 public final class FastConvGroup: Module {
+    @Child public var conv1: Conv2d
+    @Child public var pool = MaxPool2d(kernelSize: 2)
+    @Child public var norm1: BatchNorm2d
+    @Child public var act1 = GELU()
+    @Child public var conv2: Conv2d
+    @Child public var norm2: BatchNorm2d
+    @Child public var act2 = GELU()
+
     /// A group from `inChannels` to `outChannels` that halves the resolution.
     public init(_ inChannels: Int, _ outChannels: Int, batchNormMomentum: Float, batchNormEps: Float) {
+        let c1 = Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1, bias: false)
+        let c2 = Conv2d(outChannels, outChannels, kernelSize: 3, padding: 1, bias: false)
+        Init.dirac(c1.weight)
+        Init.dirac(c2.weight)
+        conv1 = c1
+        conv2 = c2
+        norm1 = BatchNorm2d(outChannels, eps: batchNormEps, momentum: batchNormMomentum)
+        norm2 = BatchNorm2d(outChannels, eps: batchNormEps, momentum: batchNormMomentum)
         super.init()
-        let conv1 = Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1, bias: false)
-        let conv2 = Conv2d(outChannels, outChannels, kernelSize: 3, padding: 1, bias: false)
-        Init.dirac(conv1.weight)
-        Init.dirac(conv2.weight)
-        register("conv1", conv1)
-        register("pool", MaxPool2d(kernelSize: 2))
-        register("norm1", BatchNorm2d(outChannels, eps: batchNormEps, momentum: batchNormMomentum))
-        register("act1", GELU())
-        register("conv2", conv2)
-        register("norm2", BatchNorm2d(outChannels, eps: batchNormEps, momentum: batchNormMomentum))
-        register("act2", GELU())
         // The batch-norm scales stay at 1; only their shifts are trained.
-        for name in ["norm1.weight", "norm2.weight"] { _ = freeze(prefix: name) }
+        for name in ["norm1.weight", "norm2.weight"] { freeze(prefix: name) }
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var y = self["pool"](self["conv1"](x))
-        y = self["act1"](self["norm1"](y))
-        return self["act2"](self["norm2"](self["conv2"](y)))
+        let y = norm1(pool(conv1(x)), then: act1)
+        return norm2(conv2(y), then: act2)
     }
 }
 
@@ -38,11 +42,20 @@ public final class FastConvGroup: Module {
 /// a 3×3 max-pool to 1×1, and a bias-free linear head whose output is divided by 9.
 ///
 /// About 1.97 M parameters and 0.24 GFLOP per 32×32 image forward.
-public final class CIFARFastNet: Module, ClassifierModel {
+public final class CIFARFastNet: Module, ClassifierModel, DataInitializedModel {
     /// Channels of the three groups.
     public let widths: [Int]
     /// The logits are multiplied by this (a fixed temperature).
     public let outputScale: Float
+
+    /// The 2×2 patch-whitening convolution (3 → 24 channels).
+    @Child public var whiten = Conv2d(3, 24, kernelSize: 2, padding: 0, bias: true)
+    @Child public var act = GELU()
+    @Child public var layer1: FastConvGroup
+    @Child public var layer2: FastConvGroup
+    @Child public var layer3: FastConvGroup
+    @Child public var pool = MaxPool2d(kernelSize: 3)
+    @Child public var fc: Linear
 
     /// A network for `classes` classes; `widths` are the channels of the three groups.
     public init(classes: Int = 10, widths: [Int] = [64, 256, 256], batchNormMomentum: Float = 0.1, batchNormEps: Float = 1e-12,
@@ -51,24 +64,17 @@ public final class CIFARFastNet: Module, ClassifierModel {
                      "CIFARFastNet: needs 3 positive widths and classes > 0, got \(widths), \(classes)")
         self.widths = widths
         self.outputScale = outputScale
+        layer1 = FastConvGroup(24, widths[0], batchNormMomentum: batchNormMomentum, batchNormEps: batchNormEps)
+        layer2 = FastConvGroup(widths[0], widths[1], batchNormMomentum: batchNormMomentum, batchNormEps: batchNormEps)
+        layer3 = FastConvGroup(widths[1], widths[2], batchNormMomentum: batchNormMomentum, batchNormEps: batchNormEps)
+        fc = Linear(widths[2], classes, bias: false)
         super.init()
-        register("whiten", Conv2d(3, 24, kernelSize: 2, padding: 0, bias: true))
-        register("act", GELU())
-        var inC = 24
-        for (i, w) in widths.enumerated() {
-            register("layer\(i + 1)", FastConvGroup(inC, w, batchNormMomentum: batchNormMomentum, batchNormEps: batchNormEps))
-            inC = w
-        }
-        register("pool", MaxPool2d(kernelSize: 3))
-        register("fc", Linear(inC, classes, bias: false))
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == 3, "CIFARFastNet: expects input [N, 3, H, W], got \(x.shape)")
-        var y = self["act"](self["whiten"](x))
-        y = self["layer3"](self["layer2"](self["layer1"](y)))
-        y = self["pool"](y).flattened(from: 1)
-        return self["fc"](y) * outputScale
+        let y = layer3(layer2(layer1(act(whiten(x)))))
+        return fc(pool(y).flattened(from: 1)) * outputScale
     }
 
     /// The dotted path of the classifier.
@@ -78,6 +84,9 @@ public final class CIFARFastNet: Module, ClassifierModel {
     /// `images` [N, 3, H, W] is decomposed as V·diag(λ)·Vᵀ (LAPACK `ssyevd`), and the 24
     /// filters are the 12 rows of diag(λ + eps)^(-1/2)·Vᵀ and their negatives, so the first
     /// layer's outputs are decorrelated with unit variance. The whitening weights are frozen.
+    public func initialize(fromData images: Tensor) throws { try initializeWhitening(from: images) }
+
+    /// See ``initialize(fromData:)``; `eps` is added to every eigenvalue.
     public func initializeWhitening(from images: Tensor, eps: Float = 5e-4) throws {
         precondition(images.rank == 4 && images.shape[1] == 3 && images.shape[2] >= 2 && images.shape[3] >= 2,
                      "CIFARFastNet.initializeWhitening: expects images [N, 3, H, W], got \(images.shape)")
@@ -119,7 +128,7 @@ public final class CIFARFastNet: Module, ClassifierModel {
                 filters[(k + 12) * 12 + r] = -v[r * 12 + k] * scale
             }
         }
-        let weight = (module(at: "whiten") as! Conv2d).weight
+        let weight = whiten.weight
         withNoGrad { weight.assign(Tensor(filters, shape: [24, 3, 2, 2])) }
         weight.grad = nil
         _ = freeze(prefix: "whiten.weight")

@@ -33,26 +33,32 @@ public final class ZeroPadShortcut: Module {
 /// The basic residual block of the CIFAR ResNets: two 3×3 convolutions with batch norm and a
 /// parameter-free (option A) shortcut when the shape changes.
 public final class CIFARBasicBlock: Module {
+    @Child public var conv1: Conv2d
+    @Child public var bn1: BatchNorm2d
+    @Child public var conv2: Conv2d
+    @Child public var bn2: BatchNorm2d
+    /// ``ZeroPadShortcut`` when the shape changes, else ``Identity``.
+    @Child public var shortcut: Module
+
     /// A block from `inPlanes` to `planes` channels; `stride` 2 halves the resolution.
     public init(inPlanes: Int, planes: Int, stride: Int = 1) {
-        super.init()
-        register("conv1", Conv2d(inPlanes, planes, kernelSize: 3, stride: Size2(stride, stride), padding: 1, bias: false))
-        register("bn1", BatchNorm2d(planes))
-        register("conv2", Conv2d(planes, planes, kernelSize: 3, stride: 1, padding: 1, bias: false))
-        register("bn2", BatchNorm2d(planes))
+        conv1 = Conv2d(inPlanes, planes, kernelSize: 3, stride: Size2(stride, stride), padding: 1, bias: false)
+        bn1 = BatchNorm2d(planes)
+        conv2 = Conv2d(planes, planes, kernelSize: 3, stride: 1, padding: 1, bias: false)
+        bn2 = BatchNorm2d(planes)
         if stride != 1 || inPlanes != planes {
             precondition(planes >= inPlanes && (planes - inPlanes) % 2 == 0,
                          "CIFARBasicBlock: option-A shortcut needs an even channel increase, got \(inPlanes) → \(planes)")
-            register("shortcut", ZeroPadShortcut(stride: stride, padding: (planes - inPlanes) / 2))
+            shortcut = ZeroPadShortcut(stride: stride, padding: (planes - inPlanes) / 2)
         } else {
-            register("shortcut", Identity())
+            shortcut = Identity()
         }
+        super.init()
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var out = normThenReLU("bn1", self["conv1"](x), relu: nil)
-        out = self["bn2"](self["conv2"](out))
-        return (out + self["shortcut"](x)).relu()
+        let out = bn2(conv2(bn1(conv1(x), then: .relu)))
+        return (out + shortcut(x)).relu()
     }
 }
 
@@ -68,27 +74,32 @@ public final class CIFARResNet: Module, ClassifierModel {
     /// Total depth (6n + 2).
     public let depth: Int
 
+    @Child public var conv1 = Conv2d(3, 16, kernelSize: 3, stride: 1, padding: 1, bias: false)
+    @Child public var bn1 = BatchNorm2d(16)
+    @Child public var layer1: Sequential
+    @Child public var layer2: Sequential
+    @Child public var layer3: Sequential
+    @Child public var avgpool = AdaptiveAvgPool2d(1)
+    @Child public var fc: Linear
+
     /// A CIFAR ResNet of `depth` = 6n + 2 layers (20, 32, 44, 56, 110, …).
     public init(depth: Int, classes: Int = 10) {
         precondition(depth >= 8 && (depth - 2) % 6 == 0, "CIFARResNet: depth must be 6n + 2 with n >= 1, got \(depth)")
         precondition(classes > 0, "CIFARResNet: classes must be positive, got \(classes)")
         self.depth = depth
-        super.init()
         let n = (depth - 2) / 6
-        register("conv1", Conv2d(3, 16, kernelSize: 3, stride: 1, padding: 1, bias: false))
-        register("bn1", BatchNorm2d(16))
         var inPlanes = 16
-        for (stage, planes) in [16, 32, 64].enumerated() {
-            var blocks: [Module] = []
-            for b in 0..<n {
-                let stride = (stage > 0 && b == 0) ? 2 : 1
-                blocks.append(CIFARBasicBlock(inPlanes: inPlanes, planes: planes, stride: stride))
-                inPlanes = planes
-            }
-            register("layer\(stage + 1)", Sequential(blocks))
+        func stage(_ planes: Int, stride: Int) -> Sequential {
+            Sequential((0..<n).map { b in
+                defer { inPlanes = planes }
+                return CIFARBasicBlock(inPlanes: inPlanes, planes: planes, stride: b == 0 ? stride : 1)
+            })
         }
-        register("avgpool", AdaptiveAvgPool2d(1))
-        register("fc", Linear(64, classes))
+        layer1 = stage(16, stride: 1)
+        layer2 = stage(32, stride: 2)
+        layer3 = stage(64, stride: 2)
+        fc = Linear(64, classes)
+        super.init()
         // Kaiming-normal (fan-in) weights, as the reference implementations of the paper.
         withNoGrad {
             for (name, p) in namedParameters() where name.hasSuffix("weight") && p.rank >= 2 {
@@ -99,10 +110,8 @@ public final class CIFARResNet: Module, ClassifierModel {
 
     public override func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == 3, "CIFARResNet: expects input [N, 3, H, W], got \(x.shape)")
-        var y = normThenReLU("bn1", self["conv1"](x), relu: nil)
-        y = self["layer3"](self["layer2"](self["layer1"](y)))
-        y = self["avgpool"](y).flattened(from: 1)
-        return self["fc"](y)
+        let y = layer3(layer2(layer1(bn1(conv1(x), then: .relu))))
+        return fc(avgpool(y).flattened(from: 1))
     }
 
     public override var typeName: String { "ResNet\(depth)" }

@@ -43,3 +43,10 @@ extension ClassifierModel {
         return n - unfreeze(prefix: headPath)
     }
 }
+
+/// A model with layers set from the training data before training (``CIFARFastNet``'s whitening
+/// stem): the Trainer hands it a sample of normalized training images when it starts from scratch.
+public protocol DataInitializedModel: Module {
+    /// Sets the data-dependent layers from `images` [N, C, H, W] (normalized as for training).
+    func initialize(fromData images: Tensor) throws
+}

@@ -1,22 +1,6 @@
 import Tessera
 import TesseraNN
 
-/// The activation between the layers of an ``MLP``.
-public enum Activation: String, CaseIterable, Sendable {
-    case relu, leakyRelu, gelu, tanh, sigmoid
-
-    /// A fresh module computing this activation.
-    public func makeModule() -> Module {
-        switch self {
-        case .relu: return ReLU()
-        case .leakyRelu: return LeakyReLU()
-        case .gelu: return GELU()
-        case .tanh: return Tanh()
-        case .sigmoid: return Sigmoid()
-        }
-    }
-}
-
 /// A multi-layer perceptron: `Linear → activation → (Dropout) → … → Linear`, as the
 /// `nn.Sequential` one would write in PyTorch (so parameters are named `0.weight`, `0.bias`,
 /// `2.weight`, … exactly like that Sequential's state dict). Inputs of rank > 2 are flattened

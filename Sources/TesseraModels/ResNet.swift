@@ -7,24 +7,27 @@ public final class BasicBlock: Module {
     /// Output channels are `planes × expansion`.
     public static let expansion = 1
 
+    @Child public var conv1: Conv2d
+    @Child public var bn1: BatchNorm2d
+    /// A `Module`, so it can be swapped for another activation (`replaceModule(at: "relu", with:)`).
+    @Child public var relu: Module = ReLU()
+    @Child public var conv2: Conv2d
+    @Child public var bn2: BatchNorm2d
+    @Child public var downsample: Sequential?
+
     /// A block from `inPlanes` to `planes` channels; the first convolution has `stride`.
     public init(inPlanes: Int, planes: Int, stride: Int = 1) {
+        conv1 = Conv2d(inPlanes, planes, kernelSize: 3, stride: Size2(stride, stride), padding: 1, bias: false)
+        bn1 = BatchNorm2d(planes)
+        conv2 = Conv2d(planes, planes, kernelSize: 3, stride: 1, padding: 1, bias: false)
+        bn2 = BatchNorm2d(planes)
+        downsample = stride != 1 || inPlanes != planes ? projection(inPlanes, planes, stride) : nil
         super.init()
-        register("conv1", Conv2d(inPlanes, planes, kernelSize: 3, stride: Size2(stride, stride), padding: 1, bias: false))
-        register("bn1", BatchNorm2d(planes))
-        register("relu", ReLU())
-        register("conv2", Conv2d(planes, planes, kernelSize: 3, stride: 1, padding: 1, bias: false))
-        register("bn2", BatchNorm2d(planes))
-        if stride != 1 || inPlanes != planes {
-            register("downsample", projection(inPlanes, planes, stride))
-        }
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var out = normThenReLU("bn1", self["conv1"](x))
-        out = self["bn2"](self["conv2"](out))
-        let identity = child("downsample").map { $0(x) } ?? x
-        return self["relu"](out + identity)
+        let out = bn2(conv2(bn1(conv1(x), then: relu)))
+        return relu(out + (downsample.map { $0(x) } ?? x))
     }
 }
 
@@ -34,28 +37,34 @@ public final class Bottleneck: Module {
     /// Output channels are `planes × expansion`.
     public static let expansion = 4
 
+    @Child public var conv1: Conv2d
+    @Child public var bn1: BatchNorm2d
+    @Child public var conv2: Conv2d
+    @Child public var bn2: BatchNorm2d
+    @Child public var conv3: Conv2d
+    @Child public var bn3: BatchNorm2d
+    /// A `Module`, so it can be swapped for another activation (`replaceModule(at: "relu", with:)`).
+    @Child public var relu: Module = ReLU()
+    @Child public var downsample: Sequential?
+
     /// A block from `inPlanes` to `planes × 4` channels; the 3×3 convolution has `stride`.
     public init(inPlanes: Int, planes: Int, stride: Int = 1) {
-        super.init()
         let out = planes * Bottleneck.expansion
-        register("conv1", Conv2d(inPlanes, planes, kernelSize: 1, bias: false))
-        register("bn1", BatchNorm2d(planes))
-        register("conv2", Conv2d(planes, planes, kernelSize: 3, stride: Size2(stride, stride), padding: 1, bias: false))
-        register("bn2", BatchNorm2d(planes))
-        register("conv3", Conv2d(planes, out, kernelSize: 1, bias: false))
-        register("bn3", BatchNorm2d(out))
-        register("relu", ReLU())
-        if stride != 1 || inPlanes != out {
-            register("downsample", projection(inPlanes, out, stride))
-        }
+        conv1 = Conv2d(inPlanes, planes, kernelSize: 1, bias: false)
+        bn1 = BatchNorm2d(planes)
+        conv2 = Conv2d(planes, planes, kernelSize: 3, stride: Size2(stride, stride), padding: 1, bias: false)
+        bn2 = BatchNorm2d(planes)
+        conv3 = Conv2d(planes, out, kernelSize: 1, bias: false)
+        bn3 = BatchNorm2d(out)
+        downsample = stride != 1 || inPlanes != out ? projection(inPlanes, out, stride) : nil
+        super.init()
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var out = normThenReLU("bn1", self["conv1"](x))
-        out = normThenReLU("bn2", self["conv2"](out))
-        out = self["bn3"](self["conv3"](out))
-        let identity = child("downsample").map { $0(x) } ?? x
-        return self["relu"](out + identity)
+        var out = bn1(conv1(x), then: relu)
+        out = bn2(conv2(out), then: relu)
+        out = bn3(conv3(out))
+        return relu(out + (downsample.map { $0(x) } ?? x))
     }
 }
 
@@ -93,6 +102,18 @@ public final class ResNet: Module, ClassifierModel {
     /// Channels of the stem and of the first stage.
     public let baseWidth: Int
 
+    @Child public var conv1: Conv2d
+    @Child public var bn1: BatchNorm2d
+    /// A `Module`, so it can be swapped for another activation (`replaceModule(at: "relu", with:)`).
+    @Child public var relu: Module = ReLU()
+    @Child public var maxpool: Module
+    @Child public var layer1: Sequential
+    @Child public var layer2: Sequential
+    @Child public var layer3: Sequential
+    @Child public var layer4: Sequential
+    @Child public var avgpool = AdaptiveAvgPool2d(1)
+    @Child public var fc: Linear
+
     /// A ResNet with `layers[i]` blocks in stage i+1.
     public init(block: Block, layers: [Int], classes: Int = 1000, cifarStem: Bool = false, baseWidth: Int = 64) {
         precondition(layers.count == 4 && layers.allSatisfy { $0 >= 1 }, "ResNet: expects 4 positive stage sizes, got \(layers)")
@@ -102,16 +123,12 @@ public final class ResNet: Module, ClassifierModel {
         self.layers = layers
         self.cifarStem = cifarStem
         self.baseWidth = baseWidth
-        super.init()
-        if cifarStem {
-            register("conv1", Conv2d(3, baseWidth, kernelSize: 3, stride: 1, padding: 1, bias: false))
-        } else {
-            register("conv1", Conv2d(3, baseWidth, kernelSize: 7, stride: 2, padding: 3, bias: false))
-        }
-        register("bn1", BatchNorm2d(baseWidth))
-        register("relu", ReLU())
-        register("maxpool", cifarStem ? Identity() : MaxPool2d(kernelSize: 3, stride: 2, padding: 1))
+        conv1 = cifarStem ? Conv2d(3, baseWidth, kernelSize: 3, stride: 1, padding: 1, bias: false)
+                          : Conv2d(3, baseWidth, kernelSize: 7, stride: 2, padding: 3, bias: false)
+        bn1 = BatchNorm2d(baseWidth)
+        maxpool = cifarStem ? Identity() : MaxPool2d(kernelSize: 3, stride: 2, padding: 1)
         var inPlanes = baseWidth
+        var stages: [Sequential] = []
         for (i, count) in layers.enumerated() {
             let planes = baseWidth << i
             var blocks: [Module] = []
@@ -123,10 +140,11 @@ public final class ResNet: Module, ClassifierModel {
                 }
                 inPlanes = planes * block.expansion
             }
-            register("layer\(i + 1)", Sequential(blocks))
+            stages.append(Sequential(blocks))
         }
-        register("avgpool", AdaptiveAvgPool2d(1))
-        register("fc", Linear(inPlanes, classes))
+        (layer1, layer2, layer3, layer4) = (stages[0], stages[1], stages[2], stages[3])
+        fc = Linear(inPlanes, classes)
+        super.init()
         withNoGrad {
             for (_, m) in namedModules() {
                 if let conv = m as? Conv2d { conv.weight.assign(Init.kaimingNormal(conv.weight.shape, fanOut: true)) }
@@ -136,10 +154,9 @@ public final class ResNet: Module, ClassifierModel {
 
     public override func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == 3, "ResNet: expects input [N, 3, H, W], got \(x.shape)")
-        var y = self["maxpool"](normThenReLU("bn1", self["conv1"](x)))
-        for i in 1...4 { y = self["layer\(i)"](y) }
-        y = self["avgpool"](y).flattened(from: 1)
-        return self["fc"](y)
+        var y = maxpool(bn1(conv1(x), then: relu))
+        y = layer4(layer3(layer2(layer1(y))))
+        return fc(avgpool(y).flattened(from: 1))
     }
 
     /// The classifier head.
@@ -159,16 +176,4 @@ public func resnet34(classes: Int = 1000, cifarStem: Bool = false) -> ResNet {
 /// torchvision's `resnet50` (Bottleneck, [3, 4, 6, 3]): 25,557,032 parameters with 1000 classes.
 public func resnet50(classes: Int = 1000, cifarStem: Bool = false) -> ResNet {
     ResNet(block: .bottleneck, layers: [3, 4, 6, 3], classes: classes, cifarStem: cifarStem)
-}
-
-extension Module {
-    /// The child `norm` applied to `x`, then a ReLU: the child `relu` (a ``ReLU`` unless replaced),
-    /// or `Tensor.relu()` when `relu` is nil. One fused pass (``BatchNorm/forwardReLU(_:)``) when
-    /// the norm is a batch norm and the ReLU a ReLU; the two steps one after the other otherwise.
-    func normThenReLU(_ norm: String, _ x: Tensor, relu: String? = "relu") -> Tensor {
-        let reluModule = relu.map { self[$0] }
-        if let bn = self[norm] as? BatchNorm, reluModule == nil || reluModule is ReLU { return bn.forwardReLU(x) }
-        let y = self[norm](x)
-        return reluModule.map { $0(y) } ?? y.relu()
-    }
 }

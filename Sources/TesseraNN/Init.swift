@@ -5,14 +5,12 @@ import Tessera
 /// as `torch.manual_seed`). Inside ``withSkippedInitialization(_:)`` they return zeros instead,
 /// which makes building a large model cheap when its values are about to be overwritten.
 public enum Init {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var skipDepth = 0
+    /// Task-local (thread-local outside Swift concurrency): skipping on one thread never
+    /// changes a model built on another.
+    @TaskLocal static var skipping = false
 
-    /// Whether initializers currently return zeros (inside ``withSkippedInitialization(_:)``).
-    public static var isSkipping: Bool { lock.lock(); defer { lock.unlock() }; return skipDepth > 0 }
-
-    static func enterSkip() { lock.lock(); skipDepth += 1; lock.unlock() }
-    static func leaveSkip() { lock.lock(); skipDepth -= 1; lock.unlock() }
+    /// Whether initializers currently return zeros here (inside ``withSkippedInitialization(_:)``).
+    public static var isSkipping: Bool { skipping }
 
     /// `torch.nn.init.kaiming_uniform_` (fan-in mode) for a (leaky) ReLU of slope `a`.
     public static func kaimingUniform(_ shape: [Int], a: Float = 0) -> Tensor {
@@ -69,7 +67,5 @@ public enum Init {
 /// and shapes are unchanged). Use it to count parameters or to build a model whose weights
 /// are loaded right after, as PyTorch's `skip_init`. The random stream is not advanced.
 public func withSkippedInitialization<R>(_ body: () throws -> R) rethrows -> R {
-    Init.enterSkip()
-    defer { Init.leaveSkip() }
-    return try body()
+    try Init.$skipping.withValue(true, operation: body)
 }

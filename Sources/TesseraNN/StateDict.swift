@@ -159,9 +159,9 @@ extension Module {
     }
 
     private func appendState(prefix: String, to sd: inout StateDict) {
-        for p in ownParameters { sd.set(Module.join(prefix, p.name), p.tensor, dtype: .float32) }
-        for b in ownBuffers { sd.set(Module.join(prefix, b.name), b.tensor, dtype: b.dtype) }
-        for c in ownChildren { c.module.appendState(prefix: Module.join(prefix, c.name), to: &sd) }
+        for p in ownParameters { sd.set(ModuleNaming.join(prefix, p.name), p.tensor, dtype: .float32) }
+        for b in ownBuffers { sd.set(ModuleNaming.join(prefix, b.name), b.tensor, dtype: b.dtype) }
+        for c in children { c.module.appendState(prefix: ModuleNaming.join(prefix, c.name), to: &sd) }
     }
 
     /// Copies the values of `stateDict` into this module's parameters and buffers, in place

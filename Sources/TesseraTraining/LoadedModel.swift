@@ -19,22 +19,22 @@ public struct LoadedModel {
     public let classNames: [String]
 
     /// Loads `path` (a Tessera checkpoint, or a plain state dict with `modelName` given). The
-    /// weights must fit the model exactly; a mismatch throws an error listing every key.
+    /// weights must fit the model exactly; a mismatch throws an error listing every key. A plain
+    /// state dict has no record of its input, normalization or class names: the registry's
+    /// default input, mean 0, std 1 and `class i` are used.
     public init(checkpoint path: String, modelName: String? = nil) throws {
         guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.notFound(path: path) }
         let ckpt = try Checkpoint.load(from: URL(fileURLWithPath: path))
-        let meta = ckpt.metadata
-        guard let name = modelName ?? meta["model"] else { throw CheckpointError.missingMetadata(path: path, key: "model (pass --model)") }
-        let dims = (meta["input_shape"] ?? "").split(separator: ",").compactMap { Int($0) }
-        let entry = name == "mlp" ? nil : try ModelZoo.entry(name)
-        let shapeDims = dims.count == 3 ? dims : (entry?.inputShape ?? [3, 32, 32])
-        inputShape = SampleShape(channels: shapeDims[0], height: shapeDims[1], width: shapeDims[2])
-        let probe = try TrainingRun.makeModel(name, classes: 1, sampleShape: inputShape, initFrom: nil)
+        guard let name = modelName ?? ckpt.info?.model else { throw CheckpointError.missingMetadata(path: path, key: "model (pass --model)") }
+        let entry = try ModelZoo.entry(name)
+        let dims = ckpt.info?.inputShape ?? entry.inputShape
+        inputShape = SampleShape(channels: dims[0], height: dims[1], width: dims[2])
+        let probe = try ModelZoo.make(name, classes: 1, inputShape: dims)
         guard let headWeight = ckpt.model[probe.headPath + ".weight"], headWeight.rank == 2 else {
             throw CheckpointError.incompatible(path: path, reason: "no '\(probe.headPath).weight' for a \(name) head: is this a \(name) checkpoint?")
         }
         let classes = headWeight.shape[0]
-        let model = try TrainingRun.makeModel(name, classes: classes, sampleShape: inputShape, initFrom: nil)
+        let model = try ModelZoo.make(name, classes: classes, inputShape: dims)
         do { _ = try model.loadStateDict(ckpt.model, strict: true) } catch {
             throw CheckpointError.incompatible(path: path, reason: "\(error)")
         }
@@ -42,11 +42,9 @@ public struct LoadedModel {
         self.model = model
         self.name = name
         let c = inputShape.channels
-        mean = (meta["mean"] ?? "").split(separator: ",").compactMap { Float($0) }.count == c
-            ? (meta["mean"] ?? "").split(separator: ",").compactMap { Float($0) } : [Float](repeating: 0, count: c)
-        std = (meta["std"] ?? "").split(separator: ",").compactMap { Float($0) }.count == c
-            ? (meta["std"] ?? "").split(separator: ",").compactMap { Float($0) } : [Float](repeating: 1, count: c)
-        let names = (meta["class_names"] ?? "").split(separator: "\n").map(String.init)
+        mean = ckpt.info?.mean ?? [Float](repeating: 0, count: c)
+        std = ckpt.info?.std ?? [Float](repeating: 1, count: c)
+        let names = ckpt.info?.classNames ?? []
         classNames = names.count == classes ? names : (0..<classes).map { "class \($0)" }
     }
 

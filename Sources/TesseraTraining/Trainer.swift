@@ -49,6 +49,8 @@ public enum TrainingError: Error, CustomStringConvertible {
 
 /// Set by SIGINT; the trainer checks it after every step.
 enum Interrupt {
+    /// Set from the signal handler: a plain C atomic-free flag is what async-signal safety allows;
+    /// it is only ever set to true, and read after each step.
     nonisolated(unsafe) static var requested = false
 }
 
@@ -77,8 +79,9 @@ public final class Trainer {
     public var epochs: Int
     /// Where metrics, checkpoints and curves go (nil: nowhere).
     public var outputDirectory: URL?
-    /// Metadata stored in every checkpoint (model name, class count, configuration).
-    public var checkpointMetadata: [String: String] = [:]
+    /// What every checkpoint records about the model and its data (the trainer fills in the epoch,
+    /// step and generator state); nil writes checkpoints without it.
+    public var checkpointInfo: CheckpointInfo?
     /// Print progress (bar on a terminal, periodic lines otherwise).
     public var showProgress = true
 
@@ -114,14 +117,14 @@ public final class Trainer {
     /// from a checkpoint written by this trainer.
     public func resume(from url: URL) throws {
         let ckpt = try Checkpoint.load(from: url)
-        guard ckpt.metadata["epoch"] != nil else { throw CheckpointError.missingMetadata(path: url.path, key: "epoch") }
+        guard let info = ckpt.info else { throw CheckpointError.missingMetadata(path: url.path, key: "tessera (epoch, step, generator)") }
         do { _ = try model.loadStateDict(ckpt.model, strict: true) } catch {
             throw CheckpointError.incompatible(path: url.path, reason: "\(error)")
         }
         try optimizer.loadStateDict(ckpt.optimizer)
         completedEpochs = ckpt.epoch
         globalStep = ckpt.globalStep
-        if let rng = ckpt.metadata["rng"].flatMap(SeededGenerator.init(checkpointString:)) {
+        if let rng = info.rng.flatMap(SeededGenerator.init(words:)) {
             GlobalRandom.with { $0 = rng }
         }
         history = []
@@ -239,11 +242,11 @@ public final class Trainer {
     // MARK: Outputs
 
     private func checkpoint() -> Checkpoint {
-        var meta = checkpointMetadata
-        meta["epoch"] = String(completedEpochs)
-        meta["global_step"] = String(globalStep)
-        meta["rng"] = GlobalRandom.with { $0.checkpointString }
-        return Checkpoint(model: model.stateDict(), optimizer: optimizer.stateDict(), metadata: meta)
+        var info = checkpointInfo
+        info?.epoch = completedEpochs
+        info?.globalStep = globalStep
+        info?.rng = GlobalRandom.with { $0.words }
+        return Checkpoint(model: model.stateDict(), optimizer: optimizer.stateDict(), info: info)
     }
 
     private func writeEpochOutputs(_ metrics: EpochMetrics) throws {

@@ -11,10 +11,17 @@ struct Eval: ParsableCommand {
     @Option(help: "Checkpoint (last.safetensors of a run, or a plain state dict with --model).") var checkpoint: String
     @Option(help: "Model name, for a state dict without Tessera metadata.") var model: String?
     @Option(help: "Data folder (default: $TESSERA_DATA, then ../shared/data/cifar-10-batches-bin).") var data: String?
-    @Option(help: "Images per batch.") var batchSize = 256
+    @Option(parsing: .unconditional, help: "Images per batch (1 to 65536).") var batchSize = 256
     @Flag(help: "Test-time augmentation: average the logits of each image and its horizontal flip (--tta-level 1).") var tta = false
-    @Option(help: "Test-time augmentation level: 0 none, 1 flip, 2 flip and one-pixel translations (6 views).") var ttaLevel: Int?
-    @Option(help: "OpenBLAS threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Test-time augmentation level: 0 none, 1 flip, 2 flip and one-pixel translations (6 views).") var ttaLevel: Int?
+    @Option(parsing: .unconditional, help: "Threads Tessera computes with (1 to 1024).") var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        try Check.range(batchSize, 1...65536, "--batch-size")
+        try Check.range(threads, 1...1024, "--threads")
+        if let ttaLevel { try Check.range(ttaLevel, 0...2, "--tta-level") }
+        if tta && ttaLevel != nil { throw ValidationError("give --tta or --tta-level, not both") }
+    }
 
     func run() throws {
         do {
@@ -22,7 +29,6 @@ struct Eval: ParsableCommand {
             let loaded = try LoadedModel(checkpoint: checkpoint, modelName: model)
             guard let path = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
             let source = try DataSource.open(path)
-            if tta && ttaLevel != nil { throw TrainSetupError.invalid("give --tta or --tta-level, not both") }
             let level = ttaLevel ?? (tta ? 1 : 0)
             guard let augmentation = TestTimeAugmentation(rawValue: level) else {
                 throw TrainSetupError.invalid("--tta-level must be 0, 1 or 2, got \(level)")

@@ -10,8 +10,12 @@ struct Predict: ParsableCommand {
 
     @Option(help: "Checkpoint (last.safetensors of a run, or a plain state dict with --model).") var checkpoint: String
     @Option(help: "Model name, for a state dict without Tessera metadata.") var model: String?
-    @Option(help: "How many classes to show per image.") var topK = 3
+    @Option(parsing: .unconditional, help: "How many classes to show per image (1 or more).") var topK = 3
     @Argument(help: "PNG files.") var images: [String]
+
+    func validate() throws {
+        try Check.positive(topK, "--top-k")
+    }
 
     func run() throws {
         do {
@@ -21,7 +25,7 @@ struct Predict: ParsableCommand {
                 do {
                     let image = try PNG.read(contentsOf: path)
                     let probs = withNoGrad { loaded.model(loaded.input(from: image)).softmax(axis: 1).scalars }
-                    let top = probs.enumerated().sorted { $0.element > $1.element }.prefix(max(topK, 1))
+                    let top = probs.enumerated().sorted { $0.element > $1.element }.prefix(topK)
                     print(path + ": " + top.map { String(format: "%@ %.1f%%", loaded.classNames[$0.offset] as NSString, Double($0.element) * 100) }
                         .joined(separator: ", "))
                 } catch {

@@ -1,4 +1,5 @@
 import XCTest
+import TesseraTestSupport
 import Tessera
 @testable import TesseraNN
 @testable import TesseraModels
@@ -52,7 +53,7 @@ final class LayerTests: XCTestCase {
     private let gradAtol = 1e-4
 
     func testEveryLayerMatchesPyTorchForwardAndBackward() throws {
-        let fixture = try NNFixtures.json("layers.json")
+        let fixture = try JSONFixture.object("layers.json", in: .module)
         let cases = fixture["cases"] as! [[String: Any]]
         var kinds = Set<String>()
         for c in cases {
@@ -61,33 +62,33 @@ final class LayerTests: XCTestCase {
             let args = c["args"] as! [String: Any]
             let layer = makeLayer(kind, args)
             var state = StateDict()
-            for (k, v) in NNFixtures.tensors(c["state"]) { state.set(k, v) }
+            for (k, v) in JSONFixture.tensors(c["state"]) { state.set(k, v) }
             // Strict: the layer's parameter and buffer names are PyTorch's.
             XCTAssertNoThrow(try layer.loadStateDict(state), name)
             layer.train((args["train"] as? Bool) ?? true)
 
-            var x = NNFixtures.tensor(c["input"])
+            var x = JSONFixture.tensor(c["input"])
             x.requiresGrad = true
             let y = layer(x)
-            Compare.close(y, NNFixtures.tensor(c["output"]), rtol: 1e-4, atol: 1e-5, "\(name) forward")
-            y.backward(NNFixtures.tensor(c["upstream"]))
+            TensorCheck.close(y, JSONFixture.tensor(c["output"]), rtol: 1e-4, atol: 1e-5, "\(name) forward")
+            y.backward(JSONFixture.tensor(c["upstream"]))
             if let gx = x.grad {
-                Compare.close(gx, NNFixtures.tensor(c["grad_input"]), rtol: 1e-4, atol: gradAtol, "\(name) grad input")
+                TensorCheck.close(gx, JSONFixture.tensor(c["grad_input"]), rtol: 1e-4, atol: gradAtol, "\(name) grad input")
             } else {
                 XCTFail("\(name): no gradient reached the input")
             }
             let params = Dictionary(uniqueKeysWithValues: layer.namedParameters().map { ($0.name, $0.tensor) })
-            let expectedGrads = NNFixtures.tensors(c["grad_params"])
+            let expectedGrads = JSONFixture.tensors(c["grad_params"])
             XCTAssertEqual(Set(params.keys), Set(expectedGrads.keys), name)
             for (k, g) in expectedGrads {
                 guard let got = params[k]?.grad else { XCTFail("\(name): no gradient for \(k)"); continue }
-                Compare.close(got, g, rtol: 1e-4, atol: gradAtol, "\(name) grad \(k)")
+                TensorCheck.close(got, g, rtol: 1e-4, atol: gradAtol, "\(name) grad \(k)")
             }
             // Buffers after the call (running statistics, num_batches_tracked).
             let sd = layer.stateDict()
-            for (k, v) in NNFixtures.tensors(c["state_after"]) {
+            for (k, v) in JSONFixture.tensors(c["state_after"]) {
                 guard let got = sd[k] else { XCTFail("\(name): no buffer \(k)"); continue }
-                Compare.close(got, v, rtol: 1e-5, atol: 1e-6, "\(name) buffer \(k)")
+                TensorCheck.close(got, v, rtol: 1e-5, atol: 1e-6, "\(name) buffer \(k)")
             }
         }
         for required in ["Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
@@ -129,7 +130,7 @@ final class LayerTests: XCTestCase {
         for bn in [fused, plain] { bn.weight!.assign(Tensor([1.5, 0.5], shape: [2])); bn.bias!.assign(Tensor([-0.2, 0.3], shape: [2])) }
         for training in [true, false] {
             if !training { fused.eval(); plain.eval() }
-            let a = fused.forwardReLU(x), b = plain(x).relu()
+            let a = fused(x, then: .relu), b = plain(x).relu()
             XCTAssertEqual(a.shape, b.shape)
             for (u, v) in zip(a.scalars, b.scalars) { XCTAssertEqual(u, v, accuracy: 1e-6, "training \(training)") }
             XCTAssertTrue(a.scalars.contains(0), "some values are cut by the ReLU")

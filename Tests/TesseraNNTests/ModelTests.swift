@@ -1,4 +1,5 @@
 import XCTest
+import TesseraTestSupport
 import Tessera
 @testable import TesseraNN
 @testable import TesseraModels
@@ -10,7 +11,7 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(try ModelZoo.parameterCount("resnet34", classes: 1000), 21_797_672)
         XCTAssertEqual(try ModelZoo.parameterCount("resnet50", classes: 1000), 25_557_032)
         // Every other configuration against the PyTorch reference models of the fixture.
-        let counts = try NNFixtures.json("resnets.json")["parameter_counts"] as! [String: NSNumber]
+        let counts = try JSONFixture.object("resnets.json", in: .module)["parameter_counts"] as! [String: NSNumber]
         XCTAssertEqual(counts.count, 17)
         for (key, expected) in counts {
             let parts = key.split(separator: "/").map(String.init)
@@ -24,7 +25,10 @@ final class ModelTests: XCTestCase {
             let n = try ModelZoo.parameterCount("resnet\(depth)")
             XCTAssertEqual(Double(n) / 1e6, millions, accuracy: 0.03, "resnet\(depth)")
         }
-        XCTAssertEqual(try ModelZoo.parameterCount("mlp", classes: 10), MLP.parameterCount(widths: [3072, 512, 512, 10]))
+        // The one MLP definition, sized to its input: input-512-256-classes.
+        XCTAssertEqual(try ModelZoo.parameterCount("mlp", classes: 10), MLP.parameterCount(widths: [3072, 512, 256, 10]))
+        XCTAssertEqual(try ModelZoo.parameterCount("mlp", classes: 10), 1_707_274)
+        XCTAssertEqual(try ModelZoo.parameterCount("mlp", classes: 10, inputShape: [1, 28, 28]), MLP.parameterCount(widths: [784, 512, 256, 10]))
     }
 
     func testEveryZooModelBuildsWithItsCount() throws {
@@ -64,8 +68,8 @@ final class ModelTests: XCTestCase {
         let block = BasicBlock(inPlanes: 4, planes: 4)
         let x = Tensor.randn([2, 4, 6, 6])
         func chain(_ relu: (Tensor) -> Tensor) -> Tensor {
-            var out = relu(block["bn1"](block["conv1"](x)))
-            out = block["bn2"](block["conv2"](out))
+            var out = relu(block.bn1(block.conv1(x)))
+            out = block.bn2(block.conv2(out))
             return relu(out + x)
         }
         block.eval()   // running statistics: the reference chain can call the batch norms again
@@ -92,7 +96,7 @@ final class ModelTests: XCTestCase {
     }
 
     func testPyTorchTinyResNetsLoadAndGiveTheSameLogits() throws {
-        let fixture = try NNFixtures.json("resnets.json")
+        let fixture = try JSONFixture.object("resnets.json", in: .module)
         for m in fixture["models"] as! [[String: Any]] {
             let name = m["name"] as! String
             let cfg = m["config"] as! [String: Any]
@@ -103,10 +107,10 @@ final class ModelTests: XCTestCase {
                                baseWidth: (cfg["base_width"] as! NSNumber).intValue)
             XCTAssertEqual(model.stateDict().keys, (m["state_keys"] as! [String]), "\(name): state dict order")
             XCTAssertEqual(model.parameterCount, (m["parameter_count"] as! NSNumber).intValue, name)
-            try model.load(from: NNFixtures.url(m["file"] as! String))
+            try model.load(from: JSONFixture.url(m["file"] as! String, in: .module))
             model.eval()
-            let logits = withNoGrad { model(NNFixtures.tensor(m["input"])) }
-            Compare.close(logits, NNFixtures.tensor(m["logits"]), rtol: 1e-4, atol: 1e-5, "\(name) logits")
+            let logits = withNoGrad { model(JSONFixture.tensor(m["input"])) }
+            TensorCheck.close(logits, JSONFixture.tensor(m["logits"]), rtol: 1e-4, atol: 1e-5, "\(name) logits")
         }
     }
 

@@ -1,4 +1,5 @@
 import XCTest
+import TesseraTestSupport
 import Tessera
 @testable import TesseraNN
 
@@ -28,12 +29,12 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testEveryOptimizerMatchesPyTorchAfterEveryStep() throws {
-        let fixture = try NNFixtures.json("optimizers.json")
+        let fixture = try JSONFixture.object("optimizers.json", in: .module)
         let cases = fixture["cases"] as! [[String: Any]]
         XCTAssertGreaterThanOrEqual(cases.count, 9)
         for c in cases {
             let name = c["name"] as! String
-            let initial = NNFixtures.tensors(c["initial"])
+            let initial = JSONFixture.tensors(c["initial"])
             let names = ["w", "b"]
             let params: [(name: String, tensor: Tensor)] = names.map { n in
                 var t = initial[n]!.clone()
@@ -44,13 +45,13 @@ final class OptimizerTests: XCTestCase {
             let steps = c["steps"] as! [[String: Any]]
             XCTAssertGreaterThanOrEqual(steps.count, 5, name)
             for (i, s) in steps.enumerated() {
-                let grads = NNFixtures.tensors(s["grads"])
+                let grads = JSONFixture.tensors(s["grads"])
                 for p in params { p.tensor.grad = grads[p.name]! }
                 opt.step()
-                let expected = NNFixtures.tensors(s["params"])
+                let expected = JSONFixture.tensors(s["params"])
                 for p in params {
                     // 1e-6 relative (float32-fair: plus a few ulps of absolute slack near zero).
-                    Compare.close(p.tensor, expected[p.name]!, rtol: 1e-6, atol: 1e-7, "\(name) step \(i + 1) \(p.name)")
+                    TensorCheck.close(p.tensor, expected[p.name]!, rtol: 1e-6, atol: 1e-7, "\(name) step \(i + 1) \(p.name)")
                 }
             }
         }
@@ -81,8 +82,8 @@ final class OptimizerTests: XCTestCase {
                 w.grad = gw; b.grad = gb; wRef.grad = gw; bRef.grad = gb
                 grouped.step(); plainW.step(); plainB.step()
             }
-            Compare.close(w, wRef, rtol: 1e-6, atol: 1e-7, "\(name) ungrouped parameter")
-            Compare.close(b, bRef, rtol: 1e-6, atol: 1e-7, "\(name) grouped parameter")
+            TensorCheck.close(w, wRef, rtol: 1e-6, atol: 1e-7, "\(name) ungrouped parameter")
+            TensorCheck.close(b, bRef, rtol: 1e-6, atol: 1e-7, "\(name) grouped parameter")
             XCTAssertNotEqual(b.scalars, b0.scalars)
         }
     }
@@ -146,11 +147,11 @@ final class OptimizerTests: XCTestCase {
         let net = Sequential(Linear(2, 2), Linear(2, 1))
         let opt = SGD(net, lr: 0.1, momentum: 0.9)
         net.freeze(prefix: "0")
-        let frozen = net[0].parameter("weight")!.scalars
+        let frozen = (net[0] as! Linear).weight.scalars
         let x = Tensor([1, 2], shape: [1, 2])
         net(x).sum().backward()
         opt.step()
-        XCTAssertEqual(net[0].parameter("weight")!.scalars, frozen)
+        XCTAssertEqual((net[0] as! Linear).weight.scalars, frozen)
         XCTAssertNotNil(opt.state["1.weight"])
         XCTAssertNil(opt.state["0.weight"])
         // Unfreezing creates new autograd leaves; the module-backed optimizer follows them.
@@ -158,7 +159,7 @@ final class OptimizerTests: XCTestCase {
         opt.zeroGrad()
         net(x).sum().backward()
         opt.step()
-        XCTAssertNotEqual(net[0].parameter("weight")!.scalars, frozen)
+        XCTAssertNotEqual((net[0] as! Linear).weight.scalars, frozen)
     }
 
     func testClipGradNormMatchesTorchDefinition() {

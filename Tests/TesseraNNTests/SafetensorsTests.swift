@@ -1,4 +1,5 @@
 import XCTest
+import TesseraTestSupport
 import Tessera
 @testable import TesseraNN
 @testable import TesseraModels
@@ -16,14 +17,14 @@ final class SafetensorsTests: XCTestCase {
     }
 
     func testRoundTripIsBitExact() throws {
-        let dir = try temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self)
         let url = dir.appendingPathComponent("x.safetensors")
         let sd = sample()
         try Safetensors.save(sd, to: url)
         let back = try Safetensors.load(from: url)
         XCTAssertEqual(Set(back.keys), Set(sd.keys))
         for k in sd.keys {
-            XCTAssertTrue(Compare.bitEqual(back[k]!, sd[k]!), k)
+            XCTAssertTrue(TensorCheck.bitEqual(back[k]!, sd[k]!), k)
             XCTAssertEqual(back.dtype(of: k), sd.dtype(of: k), k)
         }
         XCTAssertEqual(back.metadata, sd.metadata)
@@ -51,7 +52,7 @@ final class SafetensorsTests: XCTestCase {
     }
 
     func testPyTorchFileWithInt64BuffersLoads() throws {
-        let sd = try Safetensors.load(from: NNFixtures.url("resnet_tiny_basic.safetensors"))
+        let sd = try Safetensors.load(from: JSONFixture.url("resnet_tiny_basic.safetensors", in: .module))
         XCTAssertEqual(sd.dtype(of: "bn1.num_batches_tracked"), .int64)
         XCTAssertEqual(sd.dtype(of: "conv1.weight"), .float32)
         XCTAssertEqual(sd["conv1.weight"]?.shape, [4, 3, 7, 7])
@@ -136,7 +137,7 @@ final class SafetensorsTests: XCTestCase {
         sd.set("2.weight", Tensor.zeros([2, 5]))
         sd.set("3.weight", Tensor.zeros([1]))
         sd.set("extra", Tensor.zeros([1]))
-        let before = model[0].parameter("weight")!.scalars
+        let before = (model[0] as! Linear).weight.scalars
         sd["0.weight"] = Tensor.ones([4, 3])
         XCTAssertThrowsError(try model.loadStateDict(sd)) { error in
             guard let e = error as? StateDictLoadError else { return XCTFail("\(error)") }
@@ -149,19 +150,19 @@ final class SafetensorsTests: XCTestCase {
                 XCTAssertTrue(text.contains(fragment), "'\(text)' lacks '\(fragment)'")
             }
         }
-        XCTAssertEqual(model[0].parameter("weight")!.scalars, before, "a failed strict load changes nothing")
+        XCTAssertEqual((model[0] as! Linear).weight.scalars, before, "a failed strict load changes nothing")
 
         // Non-strict: loads what matches, reports the rest.
         let report = try model.loadStateDict(sd, strict: false)
         XCTAssertEqual(report.missingKeys.count, 2)
         XCTAssertEqual(report.unexpectedKeys.count, 2)
         XCTAssertEqual(report.shapeMismatches.count, 1)
-        XCTAssertEqual(model[0].parameter("weight")!.scalars, [Float](repeating: 1, count: 12))
+        XCTAssertEqual((model[0] as! Linear).weight.scalars, [Float](repeating: 1, count: 12))
     }
 
     func testModuleSaveAndLoadRoundTripKeepsStorage() throws {
         GlobalRandom.seed(4)
-        let dir = try temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self)
         let url = dir.appendingPathComponent("m.safetensors")
         let a = CIFARResNet(depth: 8, classes: 3)
         _ = a(Tensor.randn([2, 3, 8, 8]))     // move the BN statistics and counters
@@ -172,7 +173,7 @@ final class SafetensorsTests: XCTestCase {
         try b.load(from: url)
         XCTAssertTrue(b.parameters[0].storage === storage, "loading copies into the existing tensors")
         for (k, e) in a.stateDict() {
-            XCTAssertTrue(Compare.bitEqual(b.stateDict()[k]!, e.tensor), k)
+            XCTAssertTrue(TensorCheck.bitEqual(b.stateDict()[k]!, e.tensor), k)
         }
         XCTAssertEqual(b.stateDict()["bn1.num_batches_tracked"]!.item(), 1)
         XCTAssertEqual(try Safetensors.load(from: url).metadata["model"], "resnet8")

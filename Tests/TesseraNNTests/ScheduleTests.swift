@@ -1,4 +1,5 @@
 import XCTest
+import TesseraTestSupport
 import Tessera
 @testable import TesseraNN
 
@@ -38,7 +39,7 @@ final class ScheduleTests: XCTestCase {
     }
 
     func testEveryScheduleMatchesPyTorchAtEveryStep() throws {
-        let fixture = try NNFixtures.json("schedules.json")
+        let fixture = try JSONFixture.object("schedules.json", in: .module)
         let cases = fixture["cases"] as! [[String: Any]]
         XCTAssertGreaterThanOrEqual(cases.count, 11)
         for c in cases {

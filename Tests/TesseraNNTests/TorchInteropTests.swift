@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TesseraTestSupport
 import Tessera
 @testable import TesseraNN
 @testable import TesseraModels
@@ -33,7 +34,7 @@ final class TorchInteropTests: XCTestCase {
         }
     }
 
-    private var script: String { NNFixtures.url("torch_models.py").path }
+    private var script: String { JSONFixture.url("torch_models.py", in: .module).path }
 
     /// Gives batch-norm layers non-trivial statistics so that eval-mode logits depend on every buffer.
     private func randomizeBatchNorm(_ model: Module, generator g: inout SeededGenerator) {
@@ -53,7 +54,7 @@ final class TorchInteropTests: XCTestCase {
 
     func testTesseraResNet18CheckpointGivesTheSameLogitsInPyTorch() throws {
         try requireTorch()
-        let dir = try temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self)
         GlobalRandom.seed(2024)
         var g = SeededGenerator(seed: 2024)
         let model = resnet18(classes: 10)
@@ -74,12 +75,12 @@ final class TorchInteropTests: XCTestCase {
         }
         let torchLogits = (obj["logits"] as! [NSNumber]).map(\.floatValue)
         XCTAssertEqual((obj["shape"] as! [NSNumber]).map(\.intValue), [2, 10])
-        Compare.close(logits.scalars, torchLogits, rtol: 1e-4, atol: 1e-5, "Tessera → PyTorch (\(obj["impl"] ?? "?")) resnet18 logits")
+        TensorCheck.close(logits.scalars, torchLogits, rtol: 1e-4, atol: 1e-5, "Tessera → PyTorch (\(obj["impl"] ?? "?")) resnet18 logits")
     }
 
     func testPyTorchResNet18CheckpointGivesTheSameLogitsInTessera() throws {
         try requireTorch()
-        let dir = try temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self)
         let weights = dir.appendingPathComponent("torch.safetensors"), expected = dir.appendingPathComponent("torch.json")
         let r = try Self.python([script, "export", "resnet18", "10", "0", "7", weights.path, expected.path])
         XCTAssertEqual(r.status, 0, r.error)
@@ -88,7 +89,7 @@ final class TorchInteropTests: XCTestCase {
         try model.load(from: weights)          // strict: every torchvision key matches
         model.eval()
         let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: expected)) as! [String: Any]
-        let logits = withNoGrad { model(NNFixtures.tensor(obj["input"])) }
-        Compare.close(logits, NNFixtures.tensor(obj["logits"]), rtol: 1e-4, atol: 1e-5, "PyTorch → Tessera resnet18 logits")
+        let logits = withNoGrad { model(JSONFixture.tensor(obj["input"])) }
+        TensorCheck.close(logits, JSONFixture.tensor(obj["logits"]), rtol: 1e-4, atol: 1e-5, "PyTorch → Tessera resnet18 logits")
     }
 }

@@ -19,7 +19,7 @@ final class TrainerTests: XCTestCase {
     private func config(out: URL, epochs: Int = 2) throws -> TrainConfig {
         var c = TrainConfig(data: try cifarPath(), out: out.path)
         c.model = "mlp"; c.epochs = epochs; c.batchSize = 50; c.subset = 1000; c.testSubset = 200
-        c.optimizer = "sgd"; c.lr = 0.05; c.schedule = "cosine"; c.labelSmoothing = 0; c.augment = false; c.threads = 1
+        c.optimizer = .sgd; c.lr = 0.05; c.schedule = .cosine; c.labelSmoothing = 0; c.augment = false; c.threads = 1
         return c
     }
 
@@ -81,7 +81,7 @@ final class TrainerTests: XCTestCase {
 
     func testHugeLearningRateStopsWithTheEpochAndStep() throws {
         var c = try config(out: tempDir(), epochs: 1)
-        c.lr = 1e12; c.schedule = "constant"; c.momentum = 0
+        c.lr = 1e12; c.schedule = .constant; c.momentum = 0
         let run = try TrainingRun(config: c)
         run.trainer.showProgress = false
         XCTAssertThrowsError(try run.trainer.fit()) { error in
@@ -102,9 +102,10 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("no such checkpoint file"), "\(error)")
         }
         // An MLP checkpoint read as a ResNet-20 names the mismatch.
-        let mlp = try TrainingRun.makeModel("mlp", classes: 10, sampleShape: .init(channels: 3, height: 32, width: 32), initFrom: nil)
+        let mlp = try TrainingRun.makeModel("mlp", classes: 10, inputShape: [3, 32, 32], initFrom: nil)
         let path = dir.appendingPathComponent("mlp.safetensors")
-        try Checkpoint(model: mlp.stateDict(), metadata: ["model": "mlp"]).save(to: path)
+        let info = CheckpointInfo(model: "mlp", classNames: (0..<10).map { "c\($0)" }, inputShape: [3, 32, 32], mean: [0, 0, 0], std: [1, 1, 1])
+        try Checkpoint(model: mlp.stateDict(), info: info).save(to: path)
         XCTAssertThrowsError(try LoadedModel(checkpoint: path.path, modelName: "resnet20")) { error in
             XCTAssertTrue("\(error)".contains("resnet20"), "\(error)")
         }

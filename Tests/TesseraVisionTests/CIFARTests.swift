@@ -1,6 +1,7 @@
 import Foundation
 import Tessera
 import XCTest
+import TesseraTestSupport
 @testable import TesseraVision
 
 final class CIFARTests: XCTestCase {
@@ -76,7 +77,7 @@ final class CIFARTests: XCTestCase {
     }
 
     func testTruncatedCIFAR10FileThrowsErrorNamingTheFile() throws {
-        let dir = try TestPaths.temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self).path
         try makeCIFAR10Test(dir, size: 30_730_000 - 3073)
         XCTAssertThrowsError(try CIFAR10(root: dir, split: .test)) { error in
             guard case DatasetError.badSize(let path, _, let actual)? = error as? DatasetError else {
@@ -89,7 +90,7 @@ final class CIFARTests: XCTestCase {
     }
 
     func testOversizedCIFAR10FileThrowsErrorNamingTheFile() throws {
-        let dir = try TestPaths.temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self).path
         try makeCIFAR10Test(dir, size: 30_730_001)
         XCTAssertThrowsError(try CIFAR10(root: dir, split: .test)) { error in
             XCTAssertEqual((error as? DatasetError)?.path, dir + "/test_batch.bin")
@@ -98,7 +99,7 @@ final class CIFARTests: XCTestCase {
     }
 
     func testOutOfRangeCIFAR10LabelThrowsErrorNamingFileAndRecord() throws {
-        let dir = try TestPaths.temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self).path
         try makeCIFAR10Test(dir, edit: [(3073 * 42, 10)])
         XCTAssertThrowsError(try CIFAR10(root: dir, split: .test)) { error in
             XCTAssertEqual(error as? DatasetError,
@@ -107,7 +108,7 @@ final class CIFARTests: XCTestCase {
     }
 
     func testMissingCIFAR10FileThrowsErrorNamingTheFile() throws {
-        let dir = try TestPaths.temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self).path
         try makeCIFAR10Test(dir)
         XCTAssertThrowsError(try CIFAR10(root: dir, split: .train)) { error in
             XCTAssertEqual(error as? DatasetError, .missingFile(path: dir + "/data_batch_1.bin"))
@@ -115,7 +116,7 @@ final class CIFARTests: XCTestCase {
     }
 
     func testSyntheticCIFAR10RecordDecodesPlanarPixelsAndMetaNames() throws {
-        let dir = try TestPaths.temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self).path
         // Record 5: label 3, red plane starts 7, green plane starts 8, blue plane ends 9.
         try makeCIFAR10Test(dir, edit: [(3073 * 5, 3), (3073 * 5 + 1, 7), (3073 * 5 + 1025, 8), (3073 * 5 + 3072, 9)])
         let names = (0..<10).map { "class \($0)" }
@@ -134,7 +135,7 @@ final class CIFARTests: XCTestCase {
     }
 
     func testCIFAR100ReadsFineAndCoarseLabelsAndValidatesBoth() throws {
-        let dir = try TestPaths.temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self).path
         try (0..<20).map { "coarse\($0)" }.joined(separator: "\n").write(toFile: dir + "/coarse_label_names.txt", atomically: true, encoding: .utf8)
         try (0..<100).map { "fine\($0)" }.joined(separator: "\n").write(toFile: dir + "/fine_label_names.txt", atomically: true, encoding: .utf8)
         try makeFile(dir + "/test.bin", size: 3074 * 10_000, edit: [(3074 * 2, 19), (3074 * 2 + 1, 99), (3074 * 2 + 2, 255)])

@@ -1,6 +1,7 @@
 import Foundation
 import Tessera
 import XCTest
+import TesseraTestSupport
 @testable import TesseraVision
 
 /// A dataset whose sample i is filled with i / 1000 and labelled i % 3; optionally throws at one index.

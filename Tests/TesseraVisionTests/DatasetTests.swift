@@ -1,6 +1,7 @@
 import Foundation
 import Tessera
 import XCTest
+import TesseraTestSupport
 @testable import TesseraVision
 
 private struct IDXExpected: Decodable {
@@ -32,7 +33,7 @@ final class DatasetTests: XCTestCase {
     }
 
     func testImageFolderSortsClassesByNameAndLabelsByIndex() throws {
-        let root = try TestPaths.temporaryDirectory(self)
+        let root = try TestPaths.temporaryDirectory(self).path
         try makeFolder(root, classes: ["zebra": 2, "Apple": 1, "cat": 3])
         try Data("not an image".utf8).write(to: URL(fileURLWithPath: root + "/cat/readme.txt"))
         try FileManager.default.createDirectory(atPath: root + "/.hidden", withIntermediateDirectories: true)
@@ -49,7 +50,7 @@ final class DatasetTests: XCTestCase {
     }
 
     func testImageFolderReportsEveryUnreadableFileWithItsPath() throws {
-        let root = try TestPaths.temporaryDirectory(self)
+        let root = try TestPaths.temporaryDirectory(self).path
         try makeFolder(root, classes: ["a": 2, "b": 2])
         try Data("garbage".utf8).write(to: URL(fileURLWithPath: root + "/a/broken.png"))
         let good = try Data(contentsOf: URL(fileURLWithPath: root + "/b/img0.png"))
@@ -75,7 +76,7 @@ final class DatasetTests: XCTestCase {
     }
 
     func testImageFolderResizesImagesToTheRequestedSizeAndFormat() throws {
-        let root = try TestPaths.temporaryDirectory(self)
+        let root = try TestPaths.temporaryDirectory(self).path
         try makeFolder(root, classes: ["x": 1])
         try PNG.write(Image(width: 5, height: 4, format: .gray, repeating: 51), to: root + "/x/big.png")
         let folder = try ImageFolder(root: root, format: .gray, size: (height: 3, width: 3))
@@ -91,7 +92,7 @@ final class DatasetTests: XCTestCase {
     // MARK: IDX
 
     func testIDXFilesLoadGzippedAndRawWithExpectedPixelsAndLabels() throws {
-        let dir = TestPaths.fixture("idx")
+        let dir = TestPaths.fixture("idx", in: .module)
         let expected = try JSONDecoder().decode(IDXExpected.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/expected.json")))
         let train = try MNIST(root: dir, split: .train)
         XCTAssertTrue(train.imagesPath.hasSuffix(".gz"))
@@ -108,8 +109,8 @@ final class DatasetTests: XCTestCase {
     }
 
     func testMalformedIDXFilesThrowErrorsNamingTheFile() throws {
-        let dir = try TestPaths.temporaryDirectory(self)
-        let fixtures = TestPaths.fixture("idx")
+        let dir = try TestPaths.temporaryDirectory(self).path
+        let fixtures = TestPaths.fixture("idx", in: .module)
         for name in ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
             try FileManager.default.copyItem(atPath: fixtures + "/" + name, toPath: dir + "/" + name)
         }

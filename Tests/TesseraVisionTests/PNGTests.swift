@@ -1,6 +1,7 @@
 import Foundation
 import Tessera
 import XCTest
+import TesseraTestSupport
 @testable import TesseraVision
 
 private struct FixtureManifest: Decodable {
@@ -18,7 +19,7 @@ private struct FixtureManifest: Decodable {
 
 final class PNGTests: XCTestCase {
     private func manifest() throws -> FixtureManifest {
-        let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("png/expected.json")))
+        let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("png/expected.json", in: .module)))
         return try JSONDecoder().decode(FixtureManifest.self, from: data)
     }
 
@@ -27,7 +28,7 @@ final class PNGTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(m.fixtures.count, 30)
         var seen = Set<String>()
         for entry in m.fixtures {
-            let image = try PNG.read(contentsOf: TestPaths.fixture("png/" + entry.file))
+            let image = try PNG.read(contentsOf: TestPaths.fixture("png/" + entry.file, in: .module))
             XCTAssertEqual(image.width, entry.width, entry.file)
             XCTAssertEqual(image.height, entry.height, entry.file)
             XCTAssertEqual(image.channels, entry.channels, entry.file)
@@ -44,7 +45,7 @@ final class PNGTests: XCTestCase {
 
     func testDecodingFromMemoryEqualsDecodingFromFile() throws {
         for name in ["rgb16.png", "interlaced_palette4.png", "gray2_trns.png"] {
-            let path = TestPaths.fixture("png/" + name)
+            let path = TestPaths.fixture("png/" + name, in: .module)
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
             XCTAssertEqual(try PNG.decode(bytes), try PNG.read(contentsOf: path), name)
         }
@@ -52,7 +53,7 @@ final class PNGTests: XCTestCase {
 
     func testSixteenBitSamplesKeepTheirHighByteAndTRNSKeyComparesAtFullDepth() throws {
         // gray16_trns has the key colour at (0,0) and the key with its low bit flipped at (0,1).
-        let image = try PNG.read(contentsOf: TestPaths.fixture("png/gray16_trns.png"))
+        let image = try PNG.read(contentsOf: TestPaths.fixture("png/gray16_trns.png", in: .module))
         XCTAssertEqual(image.format, .grayAlpha)
         XCTAssertEqual(image[0, 0, 1], 0)
         XCTAssertEqual(image[0, 1, 1], 255)
@@ -69,7 +70,7 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(gray.converted(to: .rgba).pixels, [5, 5, 5, 255, 200, 200, 200, 255])
         XCTAssertEqual(gray.converted(to: .grayAlpha).pixels, [5, 255, 200, 255])
         // Decoding with `as:` is decode then convert.
-        let path = TestPaths.fixture("png/palette8_trns.png")
+        let path = TestPaths.fixture("png/palette8_trns.png", in: .module)
         XCTAssertEqual(try PNG.read(contentsOf: path, as: .gray), try PNG.read(contentsOf: path).converted(to: .gray))
     }
 
@@ -81,7 +82,7 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(t[1, 0, 0], 15 / 255)
         XCTAssertEqual(t[2, 1, 2], Float(17 * 15) / 255)
         XCTAssertEqual(Image(tensor: t), image)
-        XCTAssertEqual(try PNG.readTensor(contentsOf: TestPaths.fixture("png/gray8.png"), as: .rgb).shape, [3, 7, 9])
+        XCTAssertEqual(try PNG.readTensor(contentsOf: TestPaths.fixture("png/gray8.png", in: .module), as: .rgb).shape, [3, 7, 9])
     }
 
     func testTensorEncodingClampsToUnitIntervalAndRoundsToNearestLevel() throws {
@@ -105,7 +106,7 @@ final class PNGTests: XCTestCase {
     }
 
     func testTensorWriteThenReadRoundTripsExactlyOnQuantizedValues() throws {
-        let dir = try TestPaths.temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self).path
         var g = SeededGenerator(seed: 9)
         let levels = (0..<(3 * 5 * 6)).map { _ in Float(g.next() % 256) / 255 }
         let t = Tensor(levels, shape: [3, 5, 6])
@@ -115,7 +116,7 @@ final class PNGTests: XCTestCase {
     }
 
     func testWriteIsAtomicReplacingTheFileAndLeavingNoTemporaryFiles() throws {
-        let dir = try TestPaths.temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self).path
         let path = dir + "/image.png"
         let a = Image(width: 2, height: 2, format: .gray, repeating: 10)
         let b = Image(width: 3, height: 1, format: .rgb, repeating: 200)
@@ -133,7 +134,7 @@ final class PNGTests: XCTestCase {
         // Batch of 3 gray 2x2 images with values 0.2, 0.4, 0.6; 2 columns, padding 1, pad value 1.
         let values: [Float] = [0.2, 0.4, 0.6].flatMap { Array(repeating: $0, count: 4) }
         let batch = Tensor(values, shape: [3, 1, 2, 2])
-        let dir = try TestPaths.temporaryDirectory(self)
+        let dir = try TestPaths.temporaryDirectory(self).path
         try PNG.writeGrid(batch, to: dir + "/grid.png", columns: 2, padding: 1, padValue: 1)
         let grid = try PNG.read(contentsOf: dir + "/grid.png")
         XCTAssertEqual(grid.width, 2 * 3 + 1)
@@ -147,7 +148,7 @@ final class PNGTests: XCTestCase {
     }
 
     func testCorruptTruncatedAndNonPNGInputsThrowWithLibpngMessages() throws {
-        let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("png/rgb8.png"))))
+        let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("png/rgb8.png", in: .module))))
         XCTAssertThrowsError(try PNG.decode([])) { XCTAssertTrue("\($0)".contains("not a PNG"), "\($0)") }
         XCTAssertThrowsError(try PNG.decode(Array("hello, not a png".utf8))) {
             XCTAssertTrue("\($0)".contains("signature"), "\($0)")
@@ -213,7 +214,7 @@ final class PNGTests: XCTestCase {
     func testHundredsOfTruncatedAndBitFlippedVariantsDecodeOrThrow() throws {
         var sources: [[UInt8]] = []
         for entry in try manifest().fixtures {
-            sources.append([UInt8](try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("png/" + entry.file)))))
+            sources.append([UInt8](try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("png/" + entry.file, in: .module)))))
         }
         if let root = TestPaths.dataRoot {
             let sample = (root as NSString).appendingPathComponent("cifar10-png-sample/test")

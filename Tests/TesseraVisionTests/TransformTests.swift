@@ -1,6 +1,7 @@
 import Foundation
 import Tessera
 import XCTest
+import TesseraTestSupport
 @testable import TesseraVision
 
 private struct ResizeFixture: Decodable {
@@ -134,7 +135,7 @@ final class TransformTests: XCTestCase {
     }
 
     func testBilinearResizeMatchesPyTorchInterpolate() throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("resize.json")))
+        let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("resize.json", in: .module)))
         let fixture = try JSONDecoder().decode(ResizeFixture.self, from: data)
         XCTAssertFalse(fixture.cases.isEmpty)
         for c in fixture.cases {

@@ -7,8 +7,10 @@
 #include "pooling.h"
 #include "softmax.h"
 #include "optimizers.h"
+#include "peak.h"
 
 #define TK_TABLE_ENTRIES \
+    .fma_loop = fma_loop, \
     .unary = unary, \
     .binary = binary, \
     .select = select_where, \

@@ -44,6 +44,10 @@ const char *tk_isa_name(tk_isa isa);
 /// Floats per vector register of the variant (4, 8 or 16).
 int tk_isa_lanes(tk_isa isa);
 
+/// Runs `iterations` rounds of 256 independent multiply–adds (512 FLOPs) at the active variant's
+/// width, for measuring the peak rate; returns a value depending on all of them.
+float tk_fma_loop(long iterations, float seed);
+
 // MARK: - Elementwise
 
 /// y = f(x) (p0, p1: the op's constants).

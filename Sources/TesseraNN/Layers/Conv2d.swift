@@ -1,0 +1,69 @@
+import Tessera
+
+/// A 2-D convolution over `[N, C, H, W]`, as `nn.Conv2d`. Parameters: `weight`
+/// `[out, in/groups, kh, kw]`, `bias` `[out]`. Which algorithm runs each pass is the
+/// ``ConvPlan`` of the input's shape (``plan(forInput:)``).
+public final class Conv2d: Module {
+    /// Input channels.
+    public let inChannels: Int
+    /// Output channels.
+    public let outChannels: Int
+    /// Kernel size (h, w).
+    public let kernelSize: Size2
+    /// Stride (h, w).
+    public let stride: Size2
+    /// Zero padding (h, w).
+    public let padding: Size2
+    /// Dilation (h, w).
+    public let dilation: Size2
+    /// Number of channel groups.
+    public let groups: Int
+    /// The weight `[outChannels, inChannels / groups, kh, kw]`.
+    @Parameter public var weight: Tensor
+    /// The bias `[outChannels]`, or nil.
+    @Parameter public var bias: Tensor?
+    /// The shape of the last input, if any (for ``plan(forInput:)`` and `tessera info --plan`).
+    public private(set) var lastInputShape: [Int]?
+
+    /// A convolution with PyTorch's default initialization.
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Size2, stride: Size2 = 1, padding: Size2 = 0,
+                dilation: Size2 = 1, groups: Int = 1, bias: Bool = true) {
+        precondition(inChannels > 0 && outChannels > 0 && groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
+                     "Conv2d: channels \(inChannels) → \(outChannels) must be positive and divisible by groups \(groups)")
+        precondition(kernelSize.h > 0 && kernelSize.w > 0 && stride.h > 0 && stride.w > 0 && dilation.h > 0 && dilation.w > 0
+                     && padding.h >= 0 && padding.w >= 0,
+                     "Conv2d: kernel \(kernelSize), stride \(stride), dilation \(dilation) must be positive and padding \(padding) non-negative")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        let (w, b) = Init.defaultWeightAndBias([outChannels, inChannels / groups, kernelSize.h, kernelSize.w], bias: bias)
+        self.weight = w
+        self.bias = b
+        super.init()
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4 && x.shape[1] == inChannels,
+                     "Conv2d: expects input [N, \(inChannels), H, W], got \(x.shape)")
+        lastInputShape = x.shape
+        return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+
+    /// The algorithms this layer runs for an input of `shape` [N, C, H, W] (see ``ConvPlan``).
+    public func plan(forInput shape: [Int], policy: ConvPolicy = Runtime.convolutionPolicy) -> ConvPlan {
+        ConvPlan(input: shape, weight: weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups, policy: policy)
+    }
+
+    public override var extraDescription: String {
+        var s = "\(inChannels), \(outChannels), kernel_size=\(PythonStyle.pair(kernelSize)), stride=\(PythonStyle.pair(stride))"
+        if padding != 0 { s += ", padding=\(PythonStyle.pair(padding))" }
+        if dilation != 1 { s += ", dilation=\(PythonStyle.pair(dilation))" }
+        if groups != 1 { s += ", groups=\(groups)" }
+        if bias == nil { s += ", bias=False" }
+        return s
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Tessera
+
+/// What a checkpoint says about itself: one typed, versioned record, stored as JSON under the
+/// `tessera` key of the safetensors `__metadata__` (so `safetensors` in Python shows it as is).
+public struct CheckpointInfo: Codable, Equatable, Sendable {
+    /// The record's version; a reader refuses newer versions it does not know.
+    public static let currentVersion = 1
+
+    /// Version of this record.
+    public var version = CheckpointInfo.currentVersion
+    /// The registry name of the model (``ModelZoo``).
+    public var model: String
+    /// Output classes.
+    public var classes: Int
+    /// Class names, indexed by output.
+    public var classNames: [String]
+    /// The input the model was trained on, [C, H, W].
+    public var inputShape: [Int]
+    /// Per-channel normalization of the inputs.
+    public var mean: [Float], std: [Float]
+    /// Epochs completed.
+    public var epoch = 0
+    /// Optimizer steps taken.
+    public var globalStep = 0
+    /// The process-wide generator's state (``GlobalRandom``), for an exact resume.
+    public var rng: [UInt64]?
+    /// The Tessera version that wrote it.
+    public var tesseraVersion = TesseraVersion.string
+
+    /// A record for a model trained on `inputShape` images of `classNames`.
+    public init(model: String, classNames: [String], inputShape: [Int], mean: [Float], std: [Float]) {
+        self.model = model
+        classes = classNames.count
+        self.classNames = classNames
+        self.inputShape = inputShape
+        self.mean = mean
+        self.std = std
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version, model, classes, epoch, rng, mean, std
+        case classNames = "class_names", inputShape = "input_shape", globalStep = "global_step", tesseraVersion = "tessera_version"
+    }
+
+    /// The first thing wrong with the record, or nil: every field is checked when a checkpoint is
+    /// read, so a bad one is refused with a message instead of trapping or predicting one class.
+    public var problem: String? {
+        if version < 1 || version > CheckpointInfo.currentVersion {
+            return "metadata version \(version) is not one this Tessera (\(TesseraVersion.string)) reads (1…\(CheckpointInfo.currentVersion))"
+        }
+        if model.isEmpty { return "no model name" }
+        if classes < 1 { return "classes is \(classes); must be at least 1" }
+        if classNames.count != classes { return "\(classNames.count) class names for \(classes) classes" }
+        if inputShape.count != 3 || inputShape.contains(where: { $0 < 1 || $0 > 1 << 16 }) {
+            return "input_shape \(inputShape) is not [channels, height, width] with each in 1…65536"
+        }
+        if mean.count != inputShape[0] || std.count != inputShape[0] {
+            return "mean \(mean) and std \(std) need one value per channel (\(inputShape[0]))"
+        }
+        if !mean.allSatisfy(\.isFinite) { return "mean \(mean) is not finite" }
+        if !std.allSatisfy({ $0.isFinite && $0 > 0 }) { return "std \(std) must be finite and positive" }
+        if epoch < 0 { return "epoch is \(epoch); must be at least 0" }
+        if globalStep < 0 { return "global_step is \(globalStep); must be at least 0" }
+        if let rng, rng.count != 4 || rng.allSatisfy({ $0 == 0 }) { return "rng state \(rng) is not four words, not all zero" }
+        return nil
+    }
+
+    /// The record as a JSON string (sorted keys).
+    func json() throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return String(decoding: try e.encode(self), as: UTF8.self)
+    }
+
+    /// The metadata of a checkpoint written before this record existed (string keys `model`,
+    /// `classes`, `class_names`, `input_shape`, `mean`, `std`, `epoch`, `global_step`, `rng`), or nil.
+    static func legacy(_ meta: [String: String]) -> CheckpointInfo? {
+        guard let model = meta["model"] else { return nil }
+        func floats(_ k: String) -> [Float] { (meta[k] ?? "").split(separator: ",").compactMap { Float($0) } }
+        let shape = (meta["input_shape"] ?? "").split(separator: ",").compactMap { Int($0) }
+        let names = (meta["class_names"] ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var info = CheckpointInfo(model: model, classNames: names, inputShape: shape, mean: floats("mean"), std: floats("std"))
+        info.version = 1
+        if let c = meta["classes"].flatMap(Int.init) { info.classes = c }
+        info.epoch = meta["epoch"].flatMap(Int.init) ?? 0
+        info.globalStep = meta["global_step"].flatMap(Int.init) ?? 0
+        let words = (meta["rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
+        info.rng = words.count == 4 ? words : nil
+        info.tesseraVersion = meta["tessera_version"] ?? "unknown"
+        return info
+    }
+}

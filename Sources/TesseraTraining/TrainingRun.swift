@@ -1,0 +1,175 @@
+import Foundation
+import Tessera
+import TesseraModels
+import TesseraNN
+import TesseraVision
+
+/// Builds the pieces of a run (data, model, optimizer, schedule, trainer) from a ``TrainConfig``.
+public struct TrainingRun {
+    /// The configuration the run was built from.
+    public let config: TrainConfig
+    /// The training and test data.
+    public let source: DataSource
+    /// The model being trained.
+    public let model: ClassifierModel
+    /// The optimizer over the trainable parameters.
+    public let optimizer: Optimizer
+    /// The learning rate per step.
+    public let schedule: LRSchedule
+    /// The trainer that runs the epochs.
+    public let trainer: Trainer
+
+    /// Sets everything up; throws for unusable data, unknown names or incompatible weights.
+    public init(config: TrainConfig) throws {
+        self.config = config
+        Runtime.threads = config.threads
+        GlobalRandom.seed(config.seed)
+        let source = try DataSource.open(config.data)
+        self.source = source
+        let train: any Dataset = config.subset.map { SubsetDataset(source.train, first: $0) } ?? source.train
+        let classes = source.train.classCount
+        let shape = source.train.sampleShape
+
+        let model = try TrainingRun.makeModel(config.model, classes: classes, inputShape: shape.dims, initFrom: config.initFrom)
+        self.model = model
+        if config.freeze == .backbone { model.freezeBackbone() }
+
+        let trainLoader = DataLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: false,
+                                     seed: config.seed, transform: try TrainingRun.trainTransform(config, source: source), prefetch: 2)
+        let test: any Dataset = config.testSubset.map { SubsetDataset(source.test, first: $0) } ?? source.test
+        let testLoader = DataLoader(dataset: test, batchSize: max(config.batchSize, 256), shuffle: false,
+                                    transform: Normalize(mean: source.mean, std: source.std), prefetch: 2)
+
+        if let initialized = model as? DataInitializedModel, config.initFrom == nil {
+            // Data-dependent layers are set from (up to) 5,000 normalized training images.
+            let sample = DataLoader(dataset: SubsetDataset(train, first: 5000), batchSize: 5000, shuffle: false,
+                                    transform: Normalize(mean: source.mean, std: source.std), prefetch: 0)
+            if let batch = try sample.epoch(0).next() { try initialized.initialize(fromData: batch.images) }
+        }
+        let optimizer = try TrainingRun.makeOptimizer(config, model: model)
+        self.optimizer = optimizer
+
+        let stepsPerEpoch = trainLoader.batchCount
+        schedule = TrainingRun.makeSchedule(config, stepsPerEpoch: stepsPerEpoch)
+        let sched = schedule
+        trainer = Trainer(model: model, optimizer: optimizer, epochs: config.epochs,
+                          learningRate: { Float(sched.lr(at: $0)) }, train: trainLoader, test: testLoader)
+        trainer.labelSmoothing = config.labelSmoothing
+        trainer.outputDirectory = URL(fileURLWithPath: config.out)
+        trainer.checkpointInfo = CheckpointInfo(model: config.model, classNames: source.train.classNames, inputShape: shape.dims,
+                                                mean: source.mean, std: source.std)
+    }
+
+    /// Random crop (reflect padding) and horizontal flip for square RGB images, then normalization.
+    static func trainTransform(_ config: TrainConfig, source: DataSource) throws -> Compose {
+        let shape = source.train.sampleShape
+        var transforms: [any Transform] = []
+        let augments = config.augment && shape.height == shape.width && shape.height >= 16 && shape.channels == 3
+        if !augments && (config.flip != nil || config.translate != nil) {
+            throw TrainSetupError.invalid("--flip and --translate apply to augmented square RGB images; this run has "
+                                          + (config.augment ? "\(shape) images" : "augmentation off"))
+        }
+        if augments {
+            let pad = config.translate ?? shape.height / 8
+            guard pad >= 0 && pad < shape.height else { throw TrainSetupError.invalid("--translate must be in 0..<\(shape.height), got \(pad)") }
+            if pad > 0 { transforms.append(RandomCrop(size: shape.height, padding: pad, mode: .reflect)) }
+            switch config.flip ?? .random {
+            case .random: transforms.append(RandomHorizontalFlip())
+            case .alternating: transforms.append(AlternatingHorizontalFlip(seed: config.seed))
+            case .none: break
+            }
+        }
+        transforms.append(Normalize(mean: source.mean, std: source.std))
+        return Compose(transforms)
+    }
+
+    /// The configured optimizer over the model's trainable parameters (with the batch-norm bias group).
+    static func makeOptimizer(_ config: TrainConfig, model: ClassifierModel) throws -> Optimizer {
+        let params = model.namedParameters().filter { $0.tensor.requiresGrad }
+        let optimizer: Optimizer
+        switch config.optimizer {
+        case .sgd: optimizer = SGD(parameters: params, lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay)
+        case .adam: optimizer = Adam(parameters: params, lr: config.lr, weightDecay: config.weightDecay)
+        case .adamw: optimizer = AdamW(parameters: params, lr: config.lr, weightDecay: config.weightDecay)
+        case .rmsprop: optimizer = RMSProp(parameters: params, lr: config.lr, weightDecay: config.weightDecay, momentum: config.momentum)
+        }
+        if let scale = config.normBiasLRScale, scale != 1 {
+            guard scale > 0 && scale.isFinite else { throw TrainSetupError.invalid("--norm-bias-lr-scale must be > 0, got \(scale)") }
+            let trainable = Set(params.map(\.name))
+            let biases = model.namedModules().filter { $0.module is BatchNorm }
+                .map { $0.name.isEmpty ? "bias" : $0.name + ".bias" }.filter(trainable.contains)
+            optimizer.groups = [ParameterGroup(names: biases, lrScale: scale, weightDecay: config.weightDecay / scale)]
+        }
+        return optimizer
+    }
+
+    /// The configured schedule over `config.epochs × stepsPerEpoch` steps, after the warm-up.
+    static func makeSchedule(_ config: TrainConfig, stepsPerEpoch: Int) -> LRSchedule {
+        let total = max(config.epochs * stepsPerEpoch, 1)
+        var base: LRSchedule
+        switch config.schedule {
+        case .onecycle: base = OneCycleLR(maxLR: config.lr, totalSteps: total)
+        case .cosine: base = CosineAnnealingLR(baseLR: config.lr, tMax: total)
+        case .step: base = StepLR(baseLR: config.lr, stepSize: max(total / 3, 1), gamma: 0.1)
+        case .multistep: base = MultiStepLR(baseLR: config.lr, milestones: [total / 2, total * 3 / 4], gamma: 0.1)
+        case .constant: base = ConstantLR(baseLR: config.lr, factor: 1, totalIters: 0)
+        case .triangle:
+            // Linear from lr/5 up to lr over the first fifth of the run, then linearly down to ~0.
+            base = OneCycleLR(maxLR: config.lr, totalSteps: total, pctStart: 0.2, anneal: .linear, divFactor: 5, finalDivFactor: 1e6)
+        }
+        if config.warmupEpochs > 0 {
+            base = ChainedLR([LinearWarmup(baseLR: config.lr, warmupSteps: config.warmupEpochs * stepsPerEpoch), base])
+        }
+        return base
+    }
+
+    /// A model from the registry for `classes` outputs and inputs of `inputShape`, optionally
+    /// initialized from a safetensors state dict whose head is then replaced for `classes`.
+    public static func makeModel(_ name: String, classes: Int, inputShape: [Int], initFrom: String?) throws -> ClassifierModel {
+        guard let initFrom else { return try ModelZoo.make(name, classes: classes, inputShape: inputShape) }
+        let ckpt = try Checkpoint.load(from: URL(fileURLWithPath: initFrom))
+        // Build with the head the weights were trained with, load strictly, then swap the head.
+        let probe = try ModelZoo.make(name, classes: classes, inputShape: inputShape)
+        let headKey = probe.headPath + ".weight"
+        let weightClasses = ckpt.model[headKey]?.shape.first ?? classes
+        let model = weightClasses == classes ? probe : try ModelZoo.make(name, classes: weightClasses, inputShape: inputShape)
+        do { _ = try model.loadStateDict(ckpt.model, strict: true) } catch {
+            throw CheckpointError.incompatible(path: initFrom, reason: "\(error)")
+        }
+        if weightClasses != classes { model.replaceHead(classes: classes) }
+        return model
+    }
+
+    /// Writes `<out>/config.json` (configuration, version, machine).
+    public func writeConfig() throws {
+        let dir = URL(fileURLWithPath: config.out)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let configObject = try JSONSerialization.jsonObject(with: encoder.encode(config))
+        let machine: [String: Any] = [
+            "cores": ProcessInfo.processInfo.activeProcessorCount, "openblas_core": BLAS.coreName,
+            "openblas_config": BLAS.config, "kernel_isa": Runtime.isa.rawValue, "host": ProcessInfo.processInfo.hostName,
+        ]
+        let object: [String: Any] = ["config": configObject, "tessera_version": TesseraVersion.string, "machine": machine,
+                                     "parameters": model.parameterCount, "data_kind": source.kind]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: dir.appendingPathComponent("config.json"), options: .atomic)
+    }
+
+    /// Reads the configuration of an earlier run from `<dir>/config.json`.
+    public static func readConfig(runDirectory dir: String) throws -> TrainConfig {
+        let url = URL(fileURLWithPath: dir).appendingPathComponent("config.json")
+        guard let data = try? Data(contentsOf: url) else { throw TrainSetupError.invalid("cannot read \(url.path): is '\(dir)' a run folder?") }
+        guard let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any], let config = obj["config"] else {
+            throw TrainSetupError.invalid("\(url.path) has no \"config\" object")
+        }
+        return try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: config))
+    }
+}
+
+/// A training option that cannot be used.
+public enum TrainSetupError: Error, CustomStringConvertible {
+    case invalid(String)
+    public var description: String { switch self { case let .invalid(m): return m } }
+}
