@@ -24,7 +24,7 @@ final class ProgressReporter {
             lastPrint = now
             print(String(format: "epoch %d/%d batch %d/%d  %.0f img/s  loss %.4f  acc %.2f%%  ETA %@",
                          epoch, epochs, batch, batches, imagesPerSecond, loss, accuracy * 100, Self.clock(eta)))
-            fflush(stdout)
+            fflush(nil)
         }
     }
 

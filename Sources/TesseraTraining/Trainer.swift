@@ -193,7 +193,7 @@ public final class Trainer {
             metrics.seconds = Date().timeIntervalSince(start)
             completedEpochs = epoch
             history.append(metrics)
-            if showProgress { print(Trainer.summary(metrics, epochs: epochs)); fflush(stdout) }
+            if showProgress { print(Trainer.summary(metrics, epochs: epochs)); fflush(nil) }
             try writeEpochOutputs(metrics)
         }
         return history

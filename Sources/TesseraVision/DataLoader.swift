@@ -43,7 +43,7 @@ public struct Throughput: CustomStringConvertible {
 ///
 /// Memory: each worker owns one `SampleBuffer`; the only allocations per batch are the batch
 /// tensors and its small index arrays.
-public final class DataLoader {
+public final class DataLoader: Sendable {
     /// The source of samples.
     public let dataset: any Dataset
     /// Samples per batch (the last batch may be smaller unless `dropLast`).

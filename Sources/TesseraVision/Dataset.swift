@@ -34,7 +34,7 @@ public struct SampleShape: Hashable, Sendable, CustomStringConvertible {
 /// `writeSample` may be called concurrently from several loader threads, so conforming
 /// types must allow concurrent reads (immutable storage is enough). To plug in your own
 /// data, conform a type to this protocol or use `TensorDataset`.
-public protocol Dataset {
+public protocol Dataset: Sendable {
     /// Number of samples.
     var count: Int { get }
     /// The shape every sample is written in.

@@ -77,7 +77,7 @@ public final class SampleBuffer {
 /// generator they are given, in a fixed order, so the same generator state gives the same
 /// result; `DataLoader` seeds one generator per sample from (seed, epoch, position), which
 /// makes augmentation independent of thread timing.
-public protocol Transform {
+public protocol Transform: Sendable {
     /// The shape this transform produces from samples of shape `input`.
     func outputShape(for input: SampleShape) -> SampleShape
     /// The most floats any intermediate result needs for an input of shape `input`.

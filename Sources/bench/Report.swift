@@ -28,7 +28,7 @@ struct Table {
         Swift.print(pad(row.workload.name, 30) + pad(row.workload.unit, 10) + pad(fmt(row.tessera.median), 12, right: true)
                     + pad(String(format: "%.0f%%", row.tessera.spread * 100), 7, right: true)
                     + pad(ref, 12, right: true) + pad(ratio, 8, right: true) + "  " + row.workload.detail)
-        fflush(stdout)
+        fflush(nil)
     }
 
     private func fmt(_ v: Double) -> String { v >= 100 ? String(format: "%.0f", v) : String(format: "%.2f", v) }

@@ -71,7 +71,7 @@ public struct FixtureFile {
 
 /// Tolerances for comparing against PyTorch (float32 on both sides; the differences come from
 /// summation order). Stated once here and printed in every assertion message.
-public struct Tolerance {
+public struct Tolerance: Sendable {
     public var rtol: Double
     public var atol: Double
     /// A tolerance |actual − expected| ≤ atol + rtol·|expected|.

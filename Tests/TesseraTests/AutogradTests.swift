@@ -170,4 +170,77 @@ final class AutogradTests: XCTestCase {
         }
         XCTAssertEqual(LiveBuffers.count, baseline, "tensor buffers leaked by a graph dropped before backward")
     }
+
+    /// A few steps of gradient descent on w for loss = Σ relu(x·w)², the update under no-grad;
+    /// nil when a step found nothing recorded (recording switched off from elsewhere).
+    private static func train(_ w0: Tensor, _ x: Tensor, steps: Int) -> Tensor? {
+        var w = w0.clone()
+        w.requiresGrad = true
+        for _ in 0..<steps {
+            let loss = x.matmul(w).relu().pow(2).sum()
+            guard loss.requiresGrad else { return nil }
+            w.grad = nil
+            loss.backward()
+            guard let g = w.grad else { return nil }
+            withNoGrad { w.assign(w - g * 0.01) }
+        }
+        return w.detach()
+    }
+
+    func testNoGradOnOneThreadDoesNotTurnRecordingOffForATrainingLoopOnAnother() throws {
+        let w0 = randn([8, 4], 301), x = randn([16, 8], 302), probe = randn([32, 8], 303)
+        var leaf = randn([8, 4], 304)
+        leaf.requiresGrad = true
+        let v = leaf
+        let alone = Self.train(w0, x, steps: 50)!
+        let evaluatedAlone = withNoGrad { probe.matmul(v).tanh() }
+        /// Written by one thread each, read after both have finished (the group orders it).
+        final class Results: @unchecked Sendable { var trained: Tensor?; var evaluated: [Tensor] = []; var recorded = false }
+        let results = Results()
+        let group = DispatchGroup()
+        let start = DispatchSemaphore(value: 0)
+        group.enter()
+        Thread {
+            start.wait()
+            results.trained = Self.train(w0, x, steps: 50)
+            group.leave()
+        }.start()
+        group.enter()
+        Thread {
+            start.wait()
+            for _ in 0..<200 {
+                let y = withNoGrad { probe.matmul(v).tanh() }
+                results.recorded = results.recorded || y.requiresGrad
+                results.evaluated.append(y)
+            }
+            group.leave()
+        }.start()
+        start.signal(); start.signal()
+        group.wait()
+        XCTAssertFalse(results.recorded, "recording is off inside withNoGrad on the evaluating thread")
+        let trained = try XCTUnwrap(results.trained, "the training loop found its graph recorded at every step")
+        XCTAssertTrue(TensorCheck.bitEqual(trained, alone), "training beside a no-grad evaluation gives the same weights as alone")
+        XCTAssertTrue(results.evaluated.allSatisfy { TensorCheck.bitEqual($0, evaluatedAlone) }, "and the evaluation the same outputs")
+        XCTAssertTrue(probe.matmul(v).requiresGrad, "recording is on again here afterwards")
+    }
+
+    func testGradientReadyHooksFireOncePerBackwardWithTheCompleteGradientLastLayerFirst() {
+        var w1 = randn([3, 4], 310), w2 = randn([4, 2], 311)
+        w1.requiresGrad = true
+        w2.requiresGrad = true
+        final class Log { var events: [(String, [Float])] = [] }
+        let log = Log()
+        let h1 = w1.onGradientReady { log.events.append(("w1", $0.scalars)) }
+        w2.onGradientReady { log.events.append(("w2", $0.scalars)) }
+        let x = randn([5, 3], 312)
+        // w1 is used twice: its hook must wait for both contributions.
+        let loss = (x.matmul(w1).relu().matmul(w2).sum() + (w1 * w1).sum())
+        loss.backward()
+        XCTAssertEqual(log.events.map(\.0), ["w2", "w1"], "the layer nearest the loss is ready first")
+        XCTAssertEqual(log.events[1].1, w1.grad!.scalars, "the hook sees the complete gradient")
+        h1.remove()
+        w1.grad = nil; w2.grad = nil
+        (x.matmul(w1).matmul(w2)).sum().backward()
+        XCTAssertEqual(log.events.map(\.0), ["w2", "w1", "w2"], "a removed hook no longer fires")
+    }
 }

@@ -23,6 +23,12 @@ public enum Runtime {
     }
 }
 
+/// A value handed to other threads whose safety the code around it guarantees (see each use).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// A value guarded by a lock, for the few process-wide settings and caches the engine keeps.
 final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
@@ -52,10 +58,17 @@ enum Parallel {
     static let minimumElements = 1 << 15
 
     /// Runs `body(part)` for `part` in `0..<parts`, concurrently when `parts > 1`.
+    ///
+    /// `body` is not `@Sendable`: the kernels' parts share raw buffers, each writing only its own
+    /// range. Dispatch's `concurrentPerform` returns only after every part has finished, so the
+    /// closure never outlives this call; it crosses threads inside an unchecked box.
     @inline(__always)
     static func run(parts: Int, _ body: (Int) -> Void) {
         if parts <= 1 { if parts == 1 { body(0) }; return }
-        DispatchQueue.concurrentPerform(iterations: parts, execute: body)
+        withoutActuallyEscaping(body) { body in
+            let work = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { work.value($0) }
+        }
     }
 
     /// The number of parts for `work` units when each part should get at least `minimum`.

@@ -13,7 +13,11 @@
 /// loss.backward()
 /// print(w.grad!)
 /// ```
-public struct Tensor {
+///
+/// Threads: a tensor may be read from several threads at once (a data loader's batches, a
+/// model's weights during evaluation), so it is `Sendable`. As in PyTorch, writing into its
+/// storage, or running backward through one graph, from two threads at once is not safe.
+public struct Tensor: @unchecked Sendable {
     /// The buffer this tensor views.
     public internal(set) var storage: TensorStorage
     /// The size of each dimension.
