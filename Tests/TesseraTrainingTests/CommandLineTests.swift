@@ -11,7 +11,7 @@ final class CommandLineTests: XCTestCase {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[1]
     }
 
-    private func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    private func run(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             XCTFail("the tessera executable is not at \(binary.path); build with `swift build --build-tests`")
             return (-1, "", "")
@@ -19,6 +19,7 @@ final class CommandLineTests: XCTestCase {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -98,5 +99,26 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(q.status, 1)
         XCTAssertTrue(q.err.contains(bad.path), q.err)
         XCTAssertTrue(q.out.contains(kinds[0] + ": "), q.out)
+    }
+
+    func testInfoPlanPrintsEveryConvolutionWithTheAlgorithmOfEachPassAndWhy() throws {
+        let r = try run(["info", "--plan", "resnet20"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let convs = r.out.split(separator: "\n").filter { !$0.hasPrefix(" ") && $0.contains(" → ") }
+        XCTAssertEqual(convs.count, 19, "ResNet-20 has 19 convolutions: \(r.out)")
+        XCTAssertTrue(r.out.contains("conv1  3 → 16"), r.out)
+        XCTAssertTrue(r.out.contains("forward         im2col (3 input channels"), "the RGB stem's forward is im2col: \(r.out)")
+        XCTAssertTrue(r.out.contains("winogradStride2"), "the downsampling convolutions: \(r.out)")
+        XCTAssertTrue(r.out.contains("input gradient  col2im"), r.out)
+        let forced = try run(["info", "--plan", "resnet20"], environment: ["TESSERA_CONV": "im2col"])
+        XCTAssertFalse(forced.out.contains("winograd"), forced.out)
+    }
+
+    func testUnusableEnvironmentSettingsAreRefusedWithStatus2() throws {
+        for (name, value) in [("TESSERA_CONV", "fast"), ("TESSERA_ISA", "avx1024")] {
+            let r = try run(["info"], environment: [name: value])
+            XCTAssertEqual(r.status, 2, "\(name)=\(value): \(r.err)")
+            XCTAssertTrue(r.err.contains(name), r.err)
+        }
     }
 }

@@ -84,7 +84,7 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
         if let t = ConvPlan.transposedGeometry(g, groups: groups, outChannels: outChannels) {
             let inner = ConvPlan.forwardPass(t, groups: groups, outChannels: g.channels * groups, policy: policy)
             inputGradient = Pass(algorithm: inner.algorithm,
-                                 reason: "stride 1: a convolution of dY with the flipped kernel, \(outChannels) → \(g.channels * groups) channels; " + inner.reason)
+                                 reason: "stride 1: a convolution of dY with the flipped kernel; " + inner.reason)
             inputGradientIsTransposedConvolution = true
         } else {
             inputGradient = Pass(algorithm: .col2im, reason: "stride \(g.sh)×\(g.sw): Wᵀ·dY, folded back")
