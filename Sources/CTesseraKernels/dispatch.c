@@ -121,3 +121,36 @@ void tk_cross_entropy_backward(ptrdiff_t n, ptrdiff_t c, const float *probs, con
 void tk_sgd_update(ptrdiff_t n, float *p, const float *g, float *buf, int first, float lr, float weight_decay, float momentum, float dampening, int nesterov) { table()->sgd_update(n, p, g, buf, first, lr, weight_decay, momentum, dampening, nesterov); }
 void tk_adam_update(ptrdiff_t n, float *p, const float *g, float *m, float *v, float *vmax, const tk_adam_step *step) { table()->adam_update(n, p, g, m, v, vmax, step); }
 void tk_rmsprop_update(ptrdiff_t n, float *p, const float *g, float *square_avg, float *grad_avg, float *buf, float lr, float alpha, float eps, float weight_decay, float momentum) { table()->rmsprop_update(n, p, g, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay, momentum); }
+void tk_im2col(const float *x, const tk_conv_geometry *g, float *col, ptrdiff_t ldc, float *phases) {
+    table()->im2col(x, g, col, ldc, phases);
+}
+void tk_col2im(const float *col, ptrdiff_t ldc, const tk_conv_geometry *g, float *dx) {
+    table()->col2im(col, ldc, g, dx);
+}
+void tk_wino23_input(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *v, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile, float *padded) {
+    table()->wino23_input(x, C, H, W, ph, pw, tiles_h, tiles_w, v, ld, xs, first_tile, padded);
+}
+void tk_wino23_output(const float *m, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *y) {
+    table()->wino23_output(m, ld, xs, first_tile, O, OH, OW, tiles_h, tiles_w, y);
+}
+void tk_wino23_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *m, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile, float *padded) {
+    table()->wino23_output_gradient(dy, O, OH, OW, tiles_h, tiles_w, m, ld, xs, first_tile, padded);
+}
+void tk_wino23_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t o0, ptrdiff_t o1, float *u) {
+    table()->wino23_weights(w, O, C, o0, o1, u);
+}
+void tk_wino23_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t o0, ptrdiff_t o1, float *dw) {
+    table()->wino23_weight_gradient(du, O, C, o0, o1, dw);
+}
+void tk_wino_s2_weights(const float *w, ptrdiff_t C, ptrdiff_t O, ptrdiff_t lanes_c, ptrdiff_t lanes_o, ptrdiff_t c0, ptrdiff_t c1, float *u, float *wt) {
+    table()->wino_s2_weights(w, C, O, lanes_c, lanes_o, c0, c1, u, wt);
+}
+void tk_wino_s2_channels_last(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t lanes_c, ptrdiff_t columns, float *xs) {
+    table()->wino_s2_channels_last(x, C, H, W, lanes_c, columns, xs);
+}
+void tk_wino_s2_input(const float *xs, ptrdiff_t lanes_c, ptrdiff_t columns, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *v, ptrdiff_t xi_stride) {
+    table()->wino_s2_input(xs, lanes_c, columns, tiles_h, tiles_w, v, xi_stride);
+}
+void tk_wino_s2_output(const float *m, ptrdiff_t lanes_o, ptrdiff_t O, ptrdiff_t xi_stride, ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t OH, ptrdiff_t OW, float *y, float *tile) {
+    table()->wino_s2_output(m, lanes_o, O, xi_stride, tiles_h, tiles_w, OH, OW, y, tile);
+}

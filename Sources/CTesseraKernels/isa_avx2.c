@@ -2,6 +2,7 @@
 #include "prelude.h"
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,bmi2,f16c"))), apply_to = function)
+#define TK_LANES 8
 #include "body/all.h"
 #pragma clang attribute pop
 

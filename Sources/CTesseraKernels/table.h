@@ -27,6 +27,17 @@ typedef struct tk_table {
     __typeof__(&tk_sgd_update) sgd_update;
     __typeof__(&tk_adam_update) adam_update;
     __typeof__(&tk_rmsprop_update) rmsprop_update;
+    __typeof__(&tk_im2col) im2col;
+    __typeof__(&tk_col2im) col2im;
+    __typeof__(&tk_wino23_input) wino23_input;
+    __typeof__(&tk_wino23_output) wino23_output;
+    __typeof__(&tk_wino23_output_gradient) wino23_output_gradient;
+    __typeof__(&tk_wino23_weights) wino23_weights;
+    __typeof__(&tk_wino23_weight_gradient) wino23_weight_gradient;
+    __typeof__(&tk_wino_s2_weights) wino_s2_weights;
+    __typeof__(&tk_wino_s2_channels_last) wino_s2_channels_last;
+    __typeof__(&tk_wino_s2_input) wino_s2_input;
+    __typeof__(&tk_wino_s2_output) wino_s2_output;
 } tk_table;
 
 extern const tk_table tk_table_baseline;

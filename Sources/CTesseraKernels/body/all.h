@@ -1,6 +1,7 @@
 // Every kernel body, included once per variant by isa_*.c between a `target` attribute push and
 // pop, and turned into that variant's table. System headers come first, outside the push.
 
+#include "vectors.h"
 #include "vector_math.h"
 #include "elementwise.h"
 #include "batchnorm.h"
@@ -8,6 +9,9 @@
 #include "softmax.h"
 #include "optimizers.h"
 #include "peak.h"
+#include "im2col.h"
+#include "winograd23.h"
+#include "winograd_s2.h"
 
 #define TK_TABLE_ENTRIES \
     .fma_loop = fma_loop, \
@@ -31,4 +35,14 @@
     .sgd_update = sgd_update, \
     .adam_update = adam_update, \
     .rmsprop_update = rmsprop_update, \
-
+    .im2col = im2col, \
+    .col2im = col2im, \
+    .wino23_input = wino23_input, \
+    .wino23_output = wino23_output, \
+    .wino23_output_gradient = wino23_output_gradient, \
+    .wino23_weights = wino23_weights, \
+    .wino23_weight_gradient = wino23_weight_gradient, \
+    .wino_s2_weights = wino_s2_weights, \
+    .wino_s2_channels_last = wino_s2_channels_last, \
+    .wino_s2_input = wino_s2_input, \
+    .wino_s2_output = wino_s2_output, \

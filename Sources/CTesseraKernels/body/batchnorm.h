@@ -46,9 +46,9 @@ static void batchnorm_statistics(ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, const fl
     }
 }
 
-static void batchnorm_forward(ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, const float *x, ptrdiff_t c0, ptrdiff_t c1,
-                              const float *mean, const float *invstd, const float *gamma, const float *beta,
-                              int relu, float *y) {
+static void batchnorm_forward(ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, const float *restrict x, ptrdiff_t c0, ptrdiff_t c1,
+                              const float *restrict mean, const float *restrict invstd, const float *restrict gamma, const float *restrict beta,
+                              int relu, float *restrict y) {
     for (ptrdiff_t n = 0; n < N; n++) {
         for (ptrdiff_t c = c0; c < c1; c++) {
             float scale = (gamma ? gamma[c] : 1.0f) * invstd[c];
@@ -64,9 +64,9 @@ static void batchnorm_forward(ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, const float
     }
 }
 
-static void batchnorm_backward(ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, const float *x, const float *y, const float *dy,
-                               ptrdiff_t c0, ptrdiff_t c1, const float *mean, const float *invstd, const float *gamma,
-                               int training, float *dx, float *dgamma, float *dbeta) {
+static void batchnorm_backward(ptrdiff_t N, ptrdiff_t C, ptrdiff_t S, const float *restrict x, const float *restrict y, const float *restrict dy,
+                               ptrdiff_t c0, ptrdiff_t c1, const float *restrict mean, const float *restrict invstd, const float *restrict gamma,
+                               int training, float *restrict dx, float *restrict dgamma, float *restrict dbeta) {
     float M = (float)(N * S);
     for (ptrdiff_t c = c0; c < c1; c++) {
         float m = mean[c];

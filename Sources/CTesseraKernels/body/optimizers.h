@@ -1,7 +1,7 @@
 // The per-element updates of the optimizers, exactly torch.optim's formulas (see TesseraNN's
 // optimizer classes for the algebra). Each updates p (and its state buffers) in place.
 
-static void sgd_update(ptrdiff_t n, float *p, const float *g, float *buf, int first, float lr, float wd,
+static void sgd_update(ptrdiff_t n, float *restrict p, const float *restrict g, float *restrict buf, int first, float lr, float wd,
                        float momentum, float dampening, int nesterov) {
     if (!buf) {
         for (ptrdiff_t i = 0; i < n; i++) { float gi = wd != 0 ? g[i] + wd * p[i] : g[i]; p[i] -= lr * gi; }
@@ -17,7 +17,7 @@ static void sgd_update(ptrdiff_t n, float *p, const float *g, float *buf, int fi
     }
 }
 
-static void adam_update(ptrdiff_t n, float *p, const float *g, float *m, float *v, float *vmax,
+static void adam_update(ptrdiff_t n, float *restrict p, const float *restrict g, float *restrict m, float *restrict v, float *restrict vmax,
                         const tk_adam_step *s) {
     float step = s->step_size, b1 = s->beta1, b2 = s->beta2, omb1 = 1 - s->beta1, omb2 = 1 - s->beta2;
     float bc2 = s->bias_correction2_sqrt, eps = s->eps, wd = s->weight_decay;
@@ -37,7 +37,7 @@ static void adam_update(ptrdiff_t n, float *p, const float *g, float *m, float *
     }
 }
 
-static void rmsprop_update(ptrdiff_t n, float *p, const float *g, float *square_avg, float *grad_avg, float *buf,
+static void rmsprop_update(ptrdiff_t n, float *restrict p, const float *restrict g, float *restrict square_avg, float *restrict grad_avg, float *restrict buf,
                            float lr, float alpha, float eps, float wd, float momentum) {
     float oma = 1 - alpha;
     int small = oma < 0.5f;

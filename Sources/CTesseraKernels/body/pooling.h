@@ -3,7 +3,7 @@
 
 /// 2×2, stride-2 windows that all lie inside the plane: the first maximum in row-major order,
 /// a NaN taking the place (the generic loop's rule).  x: [H, W], y and index: [OH, OW].
-static void maxpool_2x2(const float *x, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, float *y, int32_t *index) {
+static void maxpool_2x2(const float *restrict x, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, float *restrict y, int32_t *restrict index) {
     for (ptrdiff_t oh = 0; oh < OH; oh++) {
         const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
         float *yr = y + oh * OW;
@@ -28,7 +28,7 @@ static void maxpool_2x2(const float *x, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW,
 }
 
 static void maxpool2d_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t W, const tk_window2d *g,
-                              const float *x, float *y, int32_t *index) {
+                              const float *restrict x, float *restrict y, int32_t *restrict index) {
     ptrdiff_t OH = g->out_h, OW = g->out_w;
     int halving = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0
                && g->dh == 1 && g->dw == 1 && 2 * OH <= H && 2 * OW <= W;
@@ -59,7 +59,7 @@ static void maxpool2d_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t
 }
 
 static void maxpool2d_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t plane_in, ptrdiff_t plane_out,
-                               const float *dy, const int32_t *index, float *dx) {
+                               const float *restrict dy, const int32_t *restrict index, float *restrict dx) {
     for (ptrdiff_t p = p0; p < p1; p++) {
         const float *g = dy + p * plane_out;
         const int32_t *ix = index + p * plane_out;
@@ -70,7 +70,7 @@ static void maxpool2d_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t plane_in, p
 }
 
 static void avgpool2d_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t W, ptrdiff_t windows,
-                              const int32_t *bounds, const float *scales, const float *x, float *y) {
+                              const int32_t *restrict bounds, const float *restrict scales, const float *restrict x, float *restrict y) {
     for (ptrdiff_t p = p0; p < p1; p++) {
         const float *src = x + p * H * W;
         for (ptrdiff_t k = 0; k < windows; k++) {
@@ -84,7 +84,7 @@ static void avgpool2d_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t
 }
 
 static void avgpool2d_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t W, ptrdiff_t windows,
-                               const int32_t *bounds, const float *scales, const float *dy, float *dx) {
+                               const int32_t *restrict bounds, const float *restrict scales, const float *restrict dy, float *restrict dx) {
     for (ptrdiff_t p = p0; p < p1; p++) {
         float *dst = dx + p * H * W;
         for (ptrdiff_t k = 0; k < windows; k++) {
@@ -96,12 +96,12 @@ static void avgpool2d_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_
     }
 }
 
-static void global_avgpool_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t S, const float *x, float *y) {
+static void global_avgpool_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t S, const float *restrict x, float *restrict y) {
     float scale = S > 0 ? 1.0f / (float)S : 0.0f;
     for (ptrdiff_t p = p0; p < p1; p++) y[p] = row_sum(x + p * S, S) * scale;
 }
 
-static void global_avgpool_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t S, const float *dy, float *dx) {
+static void global_avgpool_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t S, const float *restrict dy, float *restrict dx) {
     float scale = S > 0 ? 1.0f / (float)S : 0.0f;
     for (ptrdiff_t p = p0; p < p1; p++) {
         float v = dy[p] * scale;

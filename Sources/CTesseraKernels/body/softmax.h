@@ -6,7 +6,7 @@ static inline float row_max(const float *x, ptrdiff_t n) {
     return m;
 }
 
-static void softmax_rows(ptrdiff_t rows, ptrdiff_t n, const float *x, float *y) {
+static void softmax_rows(ptrdiff_t rows, ptrdiff_t n, const float *restrict x, float *restrict y) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;
         float *yr = y + r * n;
@@ -17,7 +17,7 @@ static void softmax_rows(ptrdiff_t rows, ptrdiff_t n, const float *x, float *y) 
     }
 }
 
-static void log_softmax_rows(ptrdiff_t rows, ptrdiff_t n, const float *x, float *y) {
+static void log_softmax_rows(ptrdiff_t rows, ptrdiff_t n, const float *restrict x, float *restrict y) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;
         float *yr = y + r * n;
@@ -28,8 +28,8 @@ static void log_softmax_rows(ptrdiff_t rows, ptrdiff_t n, const float *x, float 
     }
 }
 
-static void cross_entropy_forward(ptrdiff_t n, ptrdiff_t c, const float *x, const int32_t *targets, float on, float off,
-                                  float *probs, float *losses) {
+static void cross_entropy_forward(ptrdiff_t n, ptrdiff_t c, const float *restrict x, const int32_t *restrict targets, float on, float off,
+                                  float *restrict probs, float *restrict losses) {
     for (ptrdiff_t i = 0; i < n; i++) {
         const float *row = x + i * c;
         float *prow = probs + i * c;
@@ -45,8 +45,8 @@ static void cross_entropy_forward(ptrdiff_t n, ptrdiff_t c, const float *x, cons
     }
 }
 
-static void cross_entropy_backward(ptrdiff_t n, ptrdiff_t c, const float *probs, const int32_t *targets, float on, float off,
-                                   const float *g, ptrdiff_t incg, float *dx) {
+static void cross_entropy_backward(ptrdiff_t n, ptrdiff_t c, const float *restrict probs, const int32_t *restrict targets, float on, float off,
+                                   const float *restrict g, ptrdiff_t incg, float *restrict dx) {
     for (ptrdiff_t i = 0; i < n; i++) {
         float gi = g[i * incg];
         const float *p = probs + i * c;

@@ -194,6 +194,57 @@ void tk_adam_update(ptrdiff_t n, float *p, const float *g, float *m, float *v, f
 void tk_rmsprop_update(ptrdiff_t n, float *p, const float *g, float *square_avg, float *grad_avg, float *buf,
                        float lr, float alpha, float eps, float weight_decay, float momentum);
 
+// MARK: - Convolution: im2col and Winograd transforms (one image, or a range of channels)
+
+/// The geometry of one convolution (one group's channels): input, kernel, stride, padding,
+/// dilation, output, and whether stride-2 im2col reads four phase planes (ConvGeometry).
+typedef struct tk_conv_geometry {
+    ptrdiff_t channels, height, width, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w;
+    int uses_phase_planes;
+} tk_conv_geometry;
+
+/// col[(c·kh + i)·kw + j, oh·OW + ow] = x[c, oh·sh − ph + i·dh, ow·sw − pw + j·dw] (0 outside), row
+/// stride ldc; overwrites col. x: [C, H, W]. phases: scratch of C·H·W floats (stride-2 phase planes).
+void tk_im2col(const float *x, const tk_conv_geometry *g, float *col, ptrdiff_t ldc, float *phases);
+/// The adjoint of tk_im2col: accumulates (+=) the columns into dx [C, H, W].
+void tk_col2im(const float *col, ptrdiff_t ldc, const tk_conv_geometry *g, float *dx);
+
+/// Winograd F(2×2, 3×3): one image's input tiles Bᵀ d B into v (16 matrices [C, ld], xs apart,
+/// columns first_tile ..<), overwritten. x: [C, H, W]; padded: scratch of
+/// (2·tiles_h + 6)·(2·tiles_w + 2) floats.
+void tk_wino23_input(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
+                     ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *v, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile,
+                     float *padded);
+/// One image's outputs Aᵀ M A (m: 16 matrices [O, ld], xs apart, columns first_tile ..<) into
+/// y [O, OH, OW], overwritten.
+void tk_wino23_output(const float *m, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile, ptrdiff_t O,
+                      ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *y);
+/// One image's output-gradient tiles A dY Aᵀ into m (16 matrices [O, ld], xs apart, columns
+/// first_tile ..<), overwritten. dy: [O, OH, OW]; padded: scratch of 2·tiles_h·2·tiles_w floats.
+void tk_wino23_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h,
+                               ptrdiff_t tiles_w, float *m, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile, float *padded);
+/// u [16, O, C] = G w Gᵀ for output channels o0 ..< o1, overwritten. w: [O, C, 3, 3].
+void tk_wino23_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t o0, ptrdiff_t o1, float *u);
+/// dw [O, C, 3, 3] += Gᵀ dU G for output channels o0 ..< o1. du: [16, O, C].
+void tk_wino23_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t o0, ptrdiff_t o1, float *dw);
+
+/// Stride-2 Winograd F(4×4, 2×2), channels-last inside: lanes_c and lanes_o are C and O rounded
+/// up to a multiple of 8 and of the active variant's tk_isa_lanes().
+/// u [25, 4·lanes_c, lanes_o] from w [O, C, 3, 3] for input channels c0 ..< c1 (wt: scratch
+/// [C, 9, lanes_o]; the caller zeroes the padded lanes once).
+void tk_wino_s2_weights(const float *w, ptrdiff_t C, ptrdiff_t O, ptrdiff_t lanes_c, ptrdiff_t lanes_o,
+                        ptrdiff_t c0, ptrdiff_t c1, float *u, float *wt);
+/// xs [rows, columns, lanes_c] (row r + 2, column q + 2) = x [C, H, W] channels-last; the border stays as it is.
+void tk_wino_s2_channels_last(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t lanes_c,
+                              ptrdiff_t columns, float *xs);
+/// One image's windows Bᵀ d B into v (25 matrices [tiles, 4·lanes_c], xi_stride apart), overwritten.
+void tk_wino_s2_input(const float *xs, ptrdiff_t lanes_c, ptrdiff_t columns, ptrdiff_t tiles_h, ptrdiff_t tiles_w,
+                      float *v, ptrdiff_t xi_stride);
+/// One image's tiles Aᵀ M A (m: 25 matrices [tiles, lanes_o]) into y [O, OH, OW], overwritten.
+/// tile: scratch of 16·lanes_o floats.
+void tk_wino_s2_output(const float *m, ptrdiff_t lanes_o, ptrdiff_t O, ptrdiff_t xi_stride, ptrdiff_t tiles_h,
+                       ptrdiff_t tiles_w, ptrdiff_t OH, ptrdiff_t OW, float *y, float *tile);
+
 #ifdef __cplusplus
 }
 #endif

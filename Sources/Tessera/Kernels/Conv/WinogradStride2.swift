@@ -1,3 +1,5 @@
+import CTesseraKernels
+
 // Winograd F(4×4, 2×2) over the four phase planes of a 3×3, stride-2 convolution with padding 1:
 // the downsampling convolutions of a ResNet.
 //
@@ -53,8 +55,7 @@ struct WinogradStride2 {
         guard groups == 1, geo.kh == 3, geo.kw == 3, geo.sh == 2, geo.sw == 2, geo.dh == 1, geo.dw == 1,
               geo.ph == 1, geo.pw == 1, geo.height % 2 == 0, geo.width % 2 == 0 else { return false }
         let tiles = ((geo.outH + 3) / 4) * ((geo.outW + 3) / 4)
-        let lanesC = (geo.channels + 7) / 8 * 8, lanesO = (outChannels + 7) / 8 * 8
-        return 25 * tiles * (4 * lanesC + lanesO) * 4 <= 16 * WinogradF23.chunkBytes
+        return 25 * tiles * (4 * lanes(geo.channels) + lanes(outChannels)) * 4 <= 16 * WinogradF23.chunkBytes
     }
 
     /// The kernel for a convolution ``applies(_:groups:outChannels:)`` accepts.
@@ -65,8 +66,14 @@ struct WinogradStride2 {
         self.outChannels = outChannels
         tilesH = (geo.outH + 3) / 4
         tilesW = (geo.outW + 3) / 4
-        lanesC = (geo.channels + 7) / 8 * 8
-        lanesO = (outChannels + 7) / 8 * 8
+        lanesC = WinogradStride2.lanes(geo.channels)
+        lanesO = WinogradStride2.lanes(outChannels)
+    }
+
+    /// `n` rounded up to whole vectors: a multiple of 8 and of the kernel variant's width.
+    static func lanes(_ n: Int) -> Int {
+        let v = Swift.max(8, Runtime.isa.lanes)
+        return (n + v - 1) / v * v
     }
 
     var tilesPerImage: Int { tilesH * tilesW }
@@ -95,7 +102,7 @@ struct WinogradStride2 {
         // V and M: 25 matrices each, staggered by a cache line (see WinogradF23.forEachChunk).
         let vStride = T * K + 16, mStride = T * LO + 16
         let inputCount = inputRows * inputColumns * lanesC
-        let perPart = 25 * (vStride + mStride) + inputCount + 128
+        let perPart = 25 * (vStride + mStride) + inputCount + 16 * LO
         let planeIn = geo.channels * geo.height * geo.width, planeOut = outChannels * geo.positions
         // Shared: U [25, depth, lanesO] and the weights channels-last; per part: V, M, the input
         // buffer and one output tile.
@@ -147,246 +154,36 @@ struct WinogradStride2 {
     var sharedCount: Int { 25 * depth * lanesO + 9 * geo.channels * lanesO }
 
     /// u[ξ, k, o] = (G g Gᵀ)[ξ / 5, ξ % 5] for the 2×2 phase kernel g of w[o, c] at phase channel
-    /// k = block(r, q)·lanesC + c (zero for the padded channels), eight output channels at a time.
-    /// w: [O, C, 3, 3]; u: [25, depth, lanesO] followed by scratch for w as [C, 3, 3, lanesO].
+    /// k = block(r, q)·lanesC + c (zero for the padded channels), on all threads (split over the
+    /// input channels). w: [O, C, 3, 3]; u: [25, depth, lanesO] followed by scratch for w as
+    /// [C, 3, 3, lanesO].
     func transformWeights(_ w: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
         let C = geo.channels, O = outChannels, LC = lanesC, LO = lanesO, KO = depth * LO
         let wt = u + 25 * KO
         if LC > C { u.update(repeating: 0, count: 25 * KO) }
         if LO > O { wt.update(repeating: 0, count: 9 * C * LO) }
-        // Split over the input channels: each writes its own rows of wt and of U.
         Parallel.forRanges(C, parts: Parallel.parts(for: C * O, minimum: 4096)) { channels in
-            for c in channels {
-                for o in 0..<O {
-                    for t in 0..<9 { wt[(c * 9 + t) * LO + o] = w[(o * C + c) * 9 + t] }
-                }
-                for r in 0..<2 {
-                    for q in 0..<2 {
-                        var o = 0
-                        while o < LO {
-                            // Phase kernel tap (a, b) is 3×3 tap (2a + r − 1, 2b + q − 1), zero at −1.
-                            @inline(__always) func g(_ a: Int, _ b: Int) -> SIMD8<Float> {
-                                let i = 2 * a + r - 1, j = 2 * b + q - 1
-                                return i < 0 || j < 0 ? SIMD8() : load8(wt + (c * 9 + 3 * i + j) * LO + o)
-                            }
-                            // G down the two columns, then G along each of the five rows.
-                            let c0 = g5(g(0, 0), g(1, 0)), c1 = g5(g(0, 1), g(1, 1))
-                            let dst = u + (WinogradStride2.block(r: r, q: q) * LC + c) * LO + o
-                            @inline(__always) func put(_ k: Int, _ e: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)) {
-                                store8(e.0, dst + (5 * k) * KO)
-                                store8(e.1, dst + (5 * k + 1) * KO)
-                                store8(e.2, dst + (5 * k + 2) * KO)
-                                store8(e.3, dst + (5 * k + 3) * KO)
-                                store8(e.4, dst + (5 * k + 4) * KO)
-                            }
-                            put(0, g5(c0.0, c1.0))
-                            put(1, g5(c0.1, c1.1))
-                            put(2, g5(c0.2, c1.2))
-                            put(3, g5(c0.3, c1.3))
-                            put(4, g5(c0.4, c1.4))
-                            o += 8
-                        }
-                    }
-                }
-            }
+            tk_wino_s2_weights(w, C, O, LC, LO, channels.lowerBound, channels.upperBound, u, wt)
         }
     }
 
     /// xs[r + 2, q + 2, c] = x[c, r, q]: the image channels-last inside the zero border.
     /// x: [C, H, W], xs: [inputRows, inputColumns, lanesC].
     func copyChannelsLast(_ x: UnsafePointer<Float>, into xs: UnsafeMutablePointer<Float>) {
-        let C = geo.channels, H = geo.height, W = geo.width, P = H * W, LC = lanesC, XW = inputColumns
-        let quads = C / 4 * 4, wholeW = W / 4 * 4
-        // Eight rows at a time (their part of the buffer stays in L1 while every channel is written
-        // into it), and within them four channels at a time, each read straight along its rows.
-        var r0 = 0
-        while r0 < H {
-            let r1 = Swift.min(H, r0 + 8)
-            var c = 0
-            while c < quads {
-                for r in r0..<r1 {
-                    let s = x + c * P + r * W, d = xs + ((r + 2) * XW + 2) * LC + c
-                    var q = 0
-                    while q < wholeW {
-                        // Four columns of four channels, transposed.
-                        let t = transpose4(load4(s + q), load4(s + P + q), load4(s + 2 * P + q), load4(s + 3 * P + q))
-                        store4(t.0, d + q * LC)
-                        store4(t.1, d + (q + 1) * LC)
-                        store4(t.2, d + (q + 2) * LC)
-                        store4(t.3, d + (q + 3) * LC)
-                        q += 4
-                    }
-                    for q in wholeW..<W {
-                        for k in 0..<4 { d[q * LC + k] = s[k * P + q] }
-                    }
-                }
-                c += 4
-            }
-            for c in quads..<C {
-                for r in r0..<r1 {
-                    let s = x + c * P + r * W, d = xs + ((r + 2) * XW + 2) * LC + c
-                    for q in 0..<W { d[q * LC] = s[q] }
-                }
-            }
-            r0 = r1
-        }
+        tk_wino_s2_channels_last(x, geo.channels, geo.height, geo.width, lanesC, inputColumns, xs)
     }
 
-    /// One image's windows, Bᵀ d B, eight channels at a time, into rows 0 ..< tilesPerImage of
-    /// v: 25 matrices [·, depth], xiStride apart.  xs: [inputRows, inputColumns, lanesC].
+    /// One image's windows, Bᵀ d B, a vector of channels at a time, into rows 0 ..< tilesPerImage
+    /// of v: 25 matrices [·, depth], xiStride apart.  xs: [inputRows, inputColumns, lanesC].
     func transformInput(_ xs: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>, xiStride: Int) {
-        let LC = lanesC, K = depth, XW = inputColumns
-        // Window element (i, j) of phase (r, q) of tile (ty, tx) is input row 8·ty − 2 + 2i + r and
-        // column 8·tx − 2 + 2j + q: buffer row 8·ty + 2i + r and column 8·tx + 2j + q.
-        let window = Strides5(2 * XW * LC, 2 * LC), product = Strides5(5 * xiStride, xiStride)
-        for ty in 0..<tilesH {
-            for tx in 0..<tilesW {
-                let row = v + (ty * tilesW + tx) * K
-                for phase in 0..<4 {
-                    let corner = xs + ((8 * ty + phase / 2) * XW + 8 * tx + phase % 2) * LC
-                    var c = 0
-                    while c < LC {
-                        winogradInputTile(corner + c, window, row + WinogradStride2.block(r: phase / 2, q: phase % 2) * LC + c, product,
-                                          as: SIMD8<Float>.self)
-                        c += 8
-                    }
-                }
-            }
-        }
+        tk_wino_s2_input(xs, lanesC, inputColumns, tilesH, tilesW, v, xiStride)
     }
 
-    /// One image's output tiles, Aᵀ M A, eight output channels at a time, from rows
-    /// 0 ..< tilesPerImage of m: 25 matrices [·, lanesO], xiStride apart, into y: [O, outH, outW].
-    /// Each tile goes through `tile` ([4, 4, 8], in L1) and is transposed into eight planes of y;
-    /// the parts of edge tiles and channel groups that fall outside y are dropped.
+    /// One image's output tiles, Aᵀ M A, a vector of output channels at a time, from rows
+    /// 0 ..< tilesPerImage of m: 25 matrices [·, lanesO], xiStride apart, into y: [O, outH, outW],
+    /// through `tile` ([16, lanesO], in L1).
     func transformOutput(_ m: UnsafePointer<Float>, xiStride: Int, into y: UnsafeMutablePointer<Float>,
                          tile: UnsafeMutablePointer<Float>) {
-        let O = outChannels, OH = geo.outH, OW = geo.outW, P = geo.positions, LO = lanesO
-        let product = Strides5(5 * xiStride, xiStride), grid = Strides5(32, 8)
-        for ty in 0..<tilesH {
-            for tx in 0..<tilesW {
-                let row = m + (ty * tilesW + tx) * LO
-                let corner = y + 4 * ty * OW + 4 * tx
-                let rows = Swift.min(4, OH - 4 * ty), columns = Swift.min(4, OW - 4 * tx)
-                var o = 0
-                while o < LO {
-                    winogradOutputTile(row + o, product, tile, grid, as: SIMD8<Float>.self)
-                    let dst = corner + o * P
-                    if rows == 4 && columns == 4 && o + 8 <= O {
-                        for a in 0..<4 {
-                            // Four positions of eight channels → eight channels of four positions.
-                            let t = tile + 32 * a
-                            let p0 = load8(t), p1 = load8(t + 8), p2 = load8(t + 16), p3 = load8(t + 24)
-                            let lo = transpose4(p0.lowHalf, p1.lowHalf, p2.lowHalf, p3.lowHalf)
-                            let hi = transpose4(p0.highHalf, p1.highHalf, p2.highHalf, p3.highHalf)
-                            let d = dst + a * OW
-                            store4(lo.0, d); store4(lo.1, d + P); store4(lo.2, d + 2 * P); store4(lo.3, d + 3 * P)
-                            store4(hi.0, d + 4 * P); store4(hi.1, d + 5 * P); store4(hi.2, d + 6 * P); store4(hi.3, d + 7 * P)
-                        }
-                    } else {
-                        for k in 0..<Swift.min(8, O - o) {
-                            for a in 0..<rows {
-                                for b in 0..<columns { dst[k * P + a * OW + b] = tile[(4 * a + b) * 8 + k] }
-                            }
-                        }
-                    }
-                    o += 8
-                }
-            }
-        }
+        tk_wino_s2_output(m, lanesO, outChannels, xiStride, tilesH, tilesW, geo.outH, geo.outW, y, tile)
     }
-}
-
-/// Offsets of the elements (i, j) of a 5×5 grid in memory: i·row + j·column, computed once.
-struct Strides5 {
-    let row: (Int, Int, Int, Int, Int), column: (Int, Int, Int, Int, Int)
-    init(_ row: Int, _ column: Int) {
-        self.row = (0, row, 2 * row, 3 * row, 4 * row)
-        self.column = (0, column, 2 * column, 3 * column, 4 * column)
-    }
-}
-
-/// Bᵀ d B for one 5×5 window d, a vector of lanes per element: d(i, j) at src + window(i, j), the
-/// result (k, l) to dst + product(k, l).
-@inline(__always) private func winogradInputTile<V: SIMD>(_ src: UnsafePointer<Float>, _ window: Strides5,
-                                                          _ dst: UnsafeMutablePointer<Float>, _ product: Strides5, as: V.Type) where V.Scalar == Float {
-    separable5(src, window, dst, product, outputs: 5) { (d0: V, d1: V, d2: V, d3: V, d4: V) in bt(d0, d1, d2, d3, d4) }
-}
-
-/// Aᵀ M A for one 5×5 grid of products M (a vector of lanes per element): M(k, l) at
-/// src + product(k, l), output (a, b) to dst + tile(a, b) for a, b < 4.
-@inline(__always) private func winogradOutputTile<V: SIMD>(_ src: UnsafePointer<Float>, _ product: Strides5,
-                                                           _ dst: UnsafeMutablePointer<Float>, _ tile: Strides5, as: V.Type) where V.Scalar == Float {
-    separable5(src, product, dst, tile, outputs: 4) { (m0: V, m1: V, m2: V, m3: V, m4: V) in
-        let y = at(m0, m1, m2, m3, m4)
-        return (y.0, y.1, y.2, y.3, y.3)   // the fifth is not stored
-    }
-}
-
-/// T X Tᵀ for a 5×5 grid X of lane vectors, T a 1-D transform of five values (`outputs` of its
-/// results are used): X(i, j) at src + grid(i, j), result (a, b) for a, b < outputs to
-/// dst + out(a, b). T runs down each of the five columns, then along each result row.
-@inline(__always) private func separable5<V: SIMD>(_ src: UnsafePointer<Float>, _ grid: Strides5,
-                                                   _ dst: UnsafeMutablePointer<Float>, _ out: Strides5, outputs: Int,
-                                                   _ transform: (V, V, V, V, V) -> (V, V, V, V, V)) where V.Scalar == Float {
-    @inline(__always) func column(_ offset: Int) -> (V, V, V, V, V) {
-        let p = src + offset
-        return transform(load(p), load(p + grid.row.1), load(p + grid.row.2), load(p + grid.row.3), load(p + grid.row.4))
-    }
-    let e0 = column(grid.column.0), e1 = column(grid.column.1), e2 = column(grid.column.2)
-    let e3 = column(grid.column.3), e4 = column(grid.column.4)
-    @inline(__always) func row(_ z: (V, V, V, V, V), _ offset: Int) {
-        let y = transform(z.0, z.1, z.2, z.3, z.4)
-        let p = dst + offset
-        store(y.0, p)
-        store(y.1, p + out.column.1)
-        store(y.2, p + out.column.2)
-        store(y.3, p + out.column.3)
-        if outputs == 5 { store(y.4, p + out.column.4) }
-    }
-    row((e0.0, e1.0, e2.0, e3.0, e4.0), out.row.0)
-    row((e0.1, e1.1, e2.1, e3.1, e4.1), out.row.1)
-    row((e0.2, e1.2, e2.2, e3.2, e4.2), out.row.2)
-    row((e0.3, e1.3, e2.3, e3.3, e4.3), out.row.3)
-    if outputs == 5 { row((e0.4, e1.4, e2.4, e3.4, e4.4), out.row.4) }
-}
-
-@inline(__always) private func load<V: SIMD>(_ p: UnsafePointer<Float>) -> V where V.Scalar == Float {
-    UnsafeRawPointer(p).loadUnaligned(as: V.self)
-}
-@inline(__always) private func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) where V.Scalar == Float {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
-}
-
-/// G applied to (g0, g1).
-@inline(__always) private func g5(_ g0: SIMD8<Float>, _ g1: SIMD8<Float>)
-    -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-    let sixth: Float = 1.0 / 6.0
-    return (0.5 * g0, -0.5 * (g0 + g1), (g1 - g0) * sixth, (g0 + g1 + g1) * sixth, g1)
-}
-
-/// Bᵀ applied to (d0, …, d4).
-@inline(__always) private func bt<V: SIMD>(_ d0: V, _ d1: V, _ d2: V, _ d3: V, _ d4: V) -> (V, V, V, V, V) where V.Scalar == Float {
-    let e3 = d3 - d1, d32 = d3 - d2, two1 = d1 + d1
-    let e0 = (d0 - d2) + (d0 - d2) + e3
-    let e1 = d32 - two1
-    let e2 = d32 + two1 - d2 - d2
-    let e4 = d4 - d2 - e3 - e3
-    return (e0, e1, e2, e3, e4)
-}
-
-/// Aᵀ applied to (m0, …, m4).
-@inline(__always) private func at<V: SIMD>(_ m0: V, _ m1: V, _ m2: V, _ m3: V, _ m4: V) -> (V, V, V, V) where V.Scalar == Float {
-    let s = m1 + m2, d = m1 - m2, two3 = m3 + m3, four3 = two3 + two3
-    return (m0 + s + m3, d + two3, s + four3, d + four3 + four3 + m4)
-}
-
-/// The 4×4 matrix with rows a, b, c, d, transposed: its columns.
-@inline(__always) private func transpose4(_ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>, _ d: SIMD4<Float>)
-    -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
-    // (a0 a2 b0 b2), (a1 a3 b1 b3), (c0 c2 d0 d2), (c1 c3 d1 d3) …
-    let ab = SIMD8(lowHalf: a, highHalf: b), cd = SIMD8(lowHalf: c, highHalf: d)
-    let even = SIMD8(lowHalf: ab.evenHalf, highHalf: cd.evenHalf), odd = SIMD8(lowHalf: ab.oddHalf, highHalf: cd.oddHalf)
-    // … then (a0 b0 c0 d0), (a2 b2 c2 d2), (a1 b1 c1 d1), (a3 b3 c3 d3).
-    return (even.evenHalf, odd.evenHalf, even.oddHalf, odd.oddHalf)
 }
