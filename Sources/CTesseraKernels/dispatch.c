@@ -127,20 +127,20 @@ void tk_im2col(const float *x, const tk_conv_geometry *g, float *col, ptrdiff_t 
 void tk_col2im(const float *col, ptrdiff_t ldc, const tk_conv_geometry *g, float *dx) {
     table()->col2im(col, ldc, g, dx);
 }
-void tk_wino23_input(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *v, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile, float *padded) {
-    table()->wino23_input(x, C, H, W, ph, pw, tiles_h, tiles_w, v, ld, xs, first_tile, padded);
+void tk_wino23_input(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *xs, float *v, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
+    table()->wino23_input(x, C, H, W, ph, pw, tiles_h, tiles_w, lanes, xs, v, xi_stride, first_tile);
 }
-void tk_wino23_output(const float *m, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *y) {
-    table()->wino23_output(m, ld, xs, first_tile, O, OH, OW, tiles_h, tiles_w, y);
+void tk_wino23_output(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *ys, float *y) {
+    table()->wino23_output(m, lanes, xi_stride, first_tile, O, OH, OW, tiles_h, tiles_w, ys, y);
 }
-void tk_wino23_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *m, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile, float *padded) {
-    table()->wino23_output_gradient(dy, O, OH, OW, tiles_h, tiles_w, m, ld, xs, first_tile, padded);
+void tk_wino23_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *ys, float *m, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
+    table()->wino23_output_gradient(dy, O, OH, OW, tiles_h, tiles_w, lanes, ys, m, xi_stride, first_tile);
 }
-void tk_wino23_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t o0, ptrdiff_t o1, float *u) {
-    table()->wino23_weights(w, O, C, o0, o1, u);
+void tk_wino23_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1, float *u) {
+    table()->wino23_weights(w, O, C, lanes, c0, c1, u);
 }
-void tk_wino23_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t o0, ptrdiff_t o1, float *dw) {
-    table()->wino23_weight_gradient(du, O, C, o0, o1, dw);
+void tk_wino23_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1, float *dw) {
+    table()->wino23_weight_gradient(du, O, C, lanes, c0, c1, dw);
 }
 void tk_wino_s2_weights(const float *w, ptrdiff_t C, ptrdiff_t O, ptrdiff_t lanes_c, ptrdiff_t lanes_o, ptrdiff_t c0, ptrdiff_t c1, float *u, float *wt) {
     table()->wino_s2_weights(w, C, O, lanes_c, lanes_o, c0, c1, u, wt);

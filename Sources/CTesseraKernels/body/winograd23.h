@@ -1,185 +1,236 @@
-// The transforms of Winograd F(2×2, 3×3) over NCHW planes (see WinogradF23.swift for the
-// algorithm and the layout of V and M). Every loop runs along a row of tiles, so the vectorizer
-// takes tiles `lanes` at a time, with the stride-2 reads and writes of a tile's two columns as
-// interleaved vector accesses.
+// The transforms of Winograd F(2×2, 3×3), channels-last inside the kernel (WinogradF23.swift
+// has the algorithm and the layouts): each image is transposed once into a zero-bordered
+// [rows, columns, lanes] buffer, every transform then runs on vectors of channels (TK_LANES at a
+// time, whatever the image size), and results are transposed back into NCHW planes 8×8 at a time.
 //
 //     Bᵀ = | 1  0 −1  0 |     G = | 1    0    0  |     Aᵀ = | 1  1  1  0 |
 //          | 0  1  1  0 |         | ½    ½    ½  |          | 0  1 −1 −1 |
 //          | 0 −1  1  0 |         | ½   −½    ½  |
 //          | 0  1  0 −1 |         | 0    0    1  |
 
-/// One image's input tiles Bᵀ d B into v: 16 matrices [C, ld] `xs` apart, columns first_tile ..<
-/// first_tile + tiles_h·tiles_w. x: [C, H, W]; padded: scratch of (2·tiles_h + 2) × (2·tiles_w + 2)
-/// floats holding one zero-bordered plane, and 4 rows of that width more.
+typedef float tk_v8 __attribute__((vector_size(8 * sizeof(float))));
+
+// Loads and stores of 8 floats as macros: a function taking or returning an 8-float vector by
+// value would change the calling convention of the baseline (SSE) variant.
+#define V8_LOAD(v, p) memcpy(&(v), (p), sizeof(tk_v8))
+#define V8_STORE(p, v) memcpy((p), &(v), sizeof(tk_v8))
+
+/// r[0…7] (eight rows of eight) transposed in place: r[j][i] ← r[i][j].
+static inline __attribute__((always_inline)) void transpose8(tk_v8 *r) {
+    tk_v8 a0 = __builtin_shufflevector(r[0], r[1], 0, 8, 1, 9, 4, 12, 5, 13);
+    tk_v8 b0 = __builtin_shufflevector(r[0], r[1], 2, 10, 3, 11, 6, 14, 7, 15);
+    tk_v8 a1 = __builtin_shufflevector(r[2], r[3], 0, 8, 1, 9, 4, 12, 5, 13);
+    tk_v8 b1 = __builtin_shufflevector(r[2], r[3], 2, 10, 3, 11, 6, 14, 7, 15);
+    tk_v8 a2 = __builtin_shufflevector(r[4], r[5], 0, 8, 1, 9, 4, 12, 5, 13);
+    tk_v8 b2 = __builtin_shufflevector(r[4], r[5], 2, 10, 3, 11, 6, 14, 7, 15);
+    tk_v8 a3 = __builtin_shufflevector(r[6], r[7], 0, 8, 1, 9, 4, 12, 5, 13);
+    tk_v8 b3 = __builtin_shufflevector(r[6], r[7], 2, 10, 3, 11, 6, 14, 7, 15);
+    tk_v8 c0 = __builtin_shufflevector(a0, a1, 0, 1, 8, 9, 4, 5, 12, 13);
+    tk_v8 c1 = __builtin_shufflevector(a0, a1, 2, 3, 10, 11, 6, 7, 14, 15);
+    tk_v8 c2 = __builtin_shufflevector(b0, b1, 0, 1, 8, 9, 4, 5, 12, 13);
+    tk_v8 c3 = __builtin_shufflevector(b0, b1, 2, 3, 10, 11, 6, 7, 14, 15);
+    tk_v8 c4 = __builtin_shufflevector(a2, a3, 0, 1, 8, 9, 4, 5, 12, 13);
+    tk_v8 c5 = __builtin_shufflevector(a2, a3, 2, 3, 10, 11, 6, 7, 14, 15);
+    tk_v8 c6 = __builtin_shufflevector(b2, b3, 0, 1, 8, 9, 4, 5, 12, 13);
+    tk_v8 c7 = __builtin_shufflevector(b2, b3, 2, 3, 10, 11, 6, 7, 14, 15);
+    r[0] = __builtin_shufflevector(c0, c4, 0, 1, 2, 3, 8, 9, 10, 11);
+    r[4] = __builtin_shufflevector(c0, c4, 4, 5, 6, 7, 12, 13, 14, 15);
+    r[1] = __builtin_shufflevector(c1, c5, 0, 1, 2, 3, 8, 9, 10, 11);
+    r[5] = __builtin_shufflevector(c1, c5, 4, 5, 6, 7, 12, 13, 14, 15);
+    r[2] = __builtin_shufflevector(c2, c6, 0, 1, 2, 3, 8, 9, 10, 11);
+    r[6] = __builtin_shufflevector(c2, c6, 4, 5, 6, 7, 12, 13, 14, 15);
+    r[3] = __builtin_shufflevector(c3, c7, 0, 1, 2, 3, 8, 9, 10, 11);
+    r[7] = __builtin_shufflevector(c3, c7, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+/// dst[(r·dst_row + q)·lanes + c] = src[c·plane + r·W + q] for c < C, r < H, q < W: NCHW planes
+/// into channels-last rows (dst_row positions apart), 8 channels × 8 columns at a time.
+static void to_channels_last(const float *restrict src, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t plane,
+                             float *restrict dst, ptrdiff_t dst_row, ptrdiff_t lanes) {
+    ptrdiff_t C8 = C / 8 * 8, W8 = W / 8 * 8;
+    for (ptrdiff_t r = 0; r < H; r++) {
+        float *d = dst + r * dst_row * lanes;
+        for (ptrdiff_t c = 0; c < C8; c += 8) {
+            const float *s = src + c * plane + r * W;
+            for (ptrdiff_t q = 0; q < W8; q += 8) {
+                tk_v8 rows[8];
+                for (int i = 0; i < 8; i++) V8_LOAD(rows[i], s + i * plane + q);
+                transpose8(rows);
+                for (int j = 0; j < 8; j++) V8_STORE(d + (q + j) * lanes + c, rows[j]);
+            }
+            for (ptrdiff_t q = W8; q < W; q++)
+                for (int i = 0; i < 8; i++) d[q * lanes + c + i] = s[i * plane + q];
+        }
+        for (ptrdiff_t c = C8; c < C; c++) {
+            const float *s = src + c * plane + r * W;
+            for (ptrdiff_t q = 0; q < W; q++) d[q * lanes + c] = s[q];
+        }
+    }
+}
+
+/// dst[c·plane + r·W + q] = src[(r·src_row + q)·lanes + c] for c < C, r < H, q < W: the inverse
+/// of to_channels_last (channels-last rows back into NCHW planes).
+static void from_channels_last(const float *restrict src, ptrdiff_t src_row, ptrdiff_t lanes, ptrdiff_t C, ptrdiff_t H,
+                               ptrdiff_t W, float *restrict dst, ptrdiff_t plane) {
+    ptrdiff_t C8 = C / 8 * 8, W8 = W / 8 * 8;
+    for (ptrdiff_t r = 0; r < H; r++) {
+        const float *s = src + r * src_row * lanes;
+        for (ptrdiff_t c = 0; c < C8; c += 8) {
+            float *d = dst + c * plane + r * W;
+            for (ptrdiff_t q = 0; q < W8; q += 8) {
+                tk_v8 cols[8];
+                for (int j = 0; j < 8; j++) V8_LOAD(cols[j], s + (q + j) * lanes + c);
+                transpose8(cols);
+                for (int i = 0; i < 8; i++) V8_STORE(d + i * plane + q, cols[i]);
+            }
+            for (ptrdiff_t q = W8; q < W; q++)
+                for (int i = 0; i < 8; i++) d[i * plane + q] = s[q * lanes + c + i];
+        }
+        for (ptrdiff_t c = C8; c < C; c++) {
+            float *d = dst + c * plane + r * W;
+            for (ptrdiff_t q = 0; q < W; q++) d[q] = s[q * lanes + c];
+        }
+    }
+}
+
+/// One image's input tiles Bᵀ d B into rows first_tile ..< first_tile + tiles_h·tiles_w of v:
+/// 16 matrices [tiles, lanes], xi_stride apart, overwritten. x: [C, H, W]; xs: scratch
+/// [2·tiles_h + 2, 2·tiles_w + 2, lanes] whose border and channels past C the caller keeps zero.
 static void wino23_input(const float *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
-                         ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *restrict v, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile,
-                         float *restrict padded) {
-    ptrdiff_t PH = 2 * tiles_h + 2, PW = 2 * tiles_w + 2, TW = tiles_w;
-    float *t = padded + PH * PW;   // 4 rows: Bᵀ applied down the columns of one row of tiles
-    memset(padded, 0, (size_t)(PH * PW) * sizeof(float));
-    for (ptrdiff_t c = 0; c < C; c++) {
-        // padded[r, q] = x[c, r − ph, q − pw]; the zero border stays valid for every channel.
-        const float *plane = x + c * H * W;
-        for (ptrdiff_t r = 0; r < H; r++) memcpy(padded + (r + ph) * PW + pw, plane + r * W, (size_t)W * sizeof(float));
-        float *cv = v + c * ld + first_tile;
-        for (ptrdiff_t tr = 0; tr < tiles_h; tr++) {
-            const float *d0 = padded + 2 * tr * PW, *d1 = d0 + PW, *d2 = d1 + PW, *d3 = d2 + PW;
-            float *t0 = t, *t1 = t + PW, *t2 = t + 2 * PW, *t3 = t + 3 * PW;
-            for (ptrdiff_t j = 0; j < PW; j++) {
-                t0[j] = d0[j] - d2[j];
-                t1[j] = d1[j] + d2[j];
-                t2[j] = d2[j] - d1[j];
-                t3[j] = d1[j] - d3[j];
-            }
-            float *out = cv + tr * TW;
-            for (int k = 0; k < 4; k++) {
-                const float *tk = t + k * PW;
-                float *o0 = out + (4 * k) * xs, *o1 = o0 + xs, *o2 = o1 + xs, *o3 = o2 + xs;
-                for (ptrdiff_t tc = 0; tc < TW; tc++) {
-                    float a0 = tk[2 * tc], a1 = tk[2 * tc + 1], a2 = tk[2 * tc + 2], a3 = tk[2 * tc + 3];
-                    o0[tc] = a0 - a2;
-                    o1[tc] = a1 + a2;
-                    o2[tc] = a2 - a1;
-                    o3[tc] = a1 - a3;
+                         ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *restrict xs, float *restrict v,
+                         ptrdiff_t xi_stride, ptrdiff_t first_tile) {
+    ptrdiff_t PW = 2 * tiles_w + 2;
+    to_channels_last(x, C, H, W, H * W, xs + (ph * PW + pw) * lanes, PW, lanes);
+    ptrdiff_t row = PW * lanes;
+    for (ptrdiff_t tr = 0; tr < tiles_h; tr++) {
+        for (ptrdiff_t tc = 0; tc < tiles_w; tc++) {
+            const float *d = xs + (2 * tr * PW + 2 * tc) * lanes;
+            float *out = v + (first_tile + tr * tiles_w + tc) * lanes;
+            for (ptrdiff_t c = 0; c < lanes; c += TK_LANES) {
+                tk_vf t[4][4];
+                // Bᵀ down the columns: row k of Bᵀ d, for each of the four columns j.
+                for (int j = 0; j < 4; j++) {
+                    tk_vf d0 = tk_load(d + j * lanes + c), d1 = tk_load(d + row + j * lanes + c);
+                    tk_vf d2 = tk_load(d + 2 * row + j * lanes + c), d3 = tk_load(d + 3 * row + j * lanes + c);
+                    t[0][j] = d0 - d2;
+                    t[1][j] = d1 + d2;
+                    t[2][j] = d2 - d1;
+                    t[3][j] = d1 - d3;
+                }
+                // … then B along each row: V[4k + l].
+                for (int k = 0; k < 4; k++) {
+                    float *o = out + (4 * k) * xi_stride + c;
+                    tk_store(o, t[k][0] - t[k][2]);
+                    tk_store(o + xi_stride, t[k][1] + t[k][2]);
+                    tk_store(o + 2 * xi_stride, t[k][2] - t[k][1]);
+                    tk_store(o + 3 * xi_stride, t[k][1] - t[k][3]);
                 }
             }
         }
     }
 }
 
-/// One image's outputs Aᵀ M A from columns first_tile ..< of m (16 matrices [O, ld], `xs` apart)
-/// into y: [O, OH, OW], overwritten; the last tile row or column may hang over an odd edge.
-static void wino23_output(const float *restrict m, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile, ptrdiff_t O,
-                          ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *restrict y) {
-    ptrdiff_t TW = tiles_w, full_w = OW / 2;
-    for (ptrdiff_t o = 0; o < O; o++) {
-        float *plane = y + o * OH * OW;
-        const float *mo = m + o * ld + first_tile;
-        for (ptrdiff_t tr = 0; tr < tiles_h; tr++) {
-            const float *p = mo + tr * TW;
-            const float *m0 = p, *m1 = m0 + xs, *m2 = m1 + xs, *m3 = m2 + xs, *m4 = m3 + xs, *m5 = m4 + xs;
-            const float *m6 = m5 + xs, *m7 = m6 + xs, *m8 = m7 + xs, *m9 = m8 + xs, *m10 = m9 + xs;
-            const float *m11 = m10 + xs, *m12 = m11 + xs, *m13 = m12 + xs, *m14 = m13 + xs, *m15 = m14 + xs;
-            float *row0 = plane + 2 * tr * OW;
-            int has_row1 = 2 * tr + 1 < OH;
-            float *row1 = has_row1 ? row0 + OW : row0;
-            // Aᵀ down the columns (s0_, s1_), then along the rows; whole tiles first.
-            for (ptrdiff_t tc = 0; tc < full_w; tc++) {
-                float s00 = m0[tc] + m4[tc] + m8[tc], s01 = m1[tc] + m5[tc] + m9[tc];
-                float s02 = m2[tc] + m6[tc] + m10[tc], s03 = m3[tc] + m7[tc] + m11[tc];
-                row0[2 * tc] = s00 + s01 + s02;
-                row0[2 * tc + 1] = s01 - s02 - s03;
-            }
-            if (has_row1) {
-                for (ptrdiff_t tc = 0; tc < full_w; tc++) {
-                    float s10 = m4[tc] - m8[tc] - m12[tc], s11 = m5[tc] - m9[tc] - m13[tc];
-                    float s12 = m6[tc] - m10[tc] - m14[tc], s13 = m7[tc] - m11[tc] - m15[tc];
-                    row1[2 * tc] = s10 + s11 + s12;
-                    row1[2 * tc + 1] = s11 - s12 - s13;
-                }
-            }
-            if (full_w < TW) {   // odd width: the last tile's left column only
-                ptrdiff_t tc = full_w;
-                float s00 = m0[tc] + m4[tc] + m8[tc], s01 = m1[tc] + m5[tc] + m9[tc], s02 = m2[tc] + m6[tc] + m10[tc];
-                row0[2 * tc] = s00 + s01 + s02;
-                if (has_row1) {
-                    float s10 = m4[tc] - m8[tc] - m12[tc], s11 = m5[tc] - m9[tc] - m13[tc], s12 = m6[tc] - m10[tc] - m14[tc];
-                    row1[2 * tc] = s10 + s11 + s12;
-                }
+/// One image's outputs Aᵀ M A from rows first_tile ..< of m (16 matrices [tiles, lanes],
+/// xi_stride apart) into y: [O, OH, OW], overwritten. ys: scratch [2·tiles_h, 2·tiles_w, lanes].
+static void wino23_output(const float *restrict m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
+                          ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *restrict ys,
+                          float *restrict y) {
+    ptrdiff_t YW = 2 * tiles_w;
+    for (ptrdiff_t tr = 0; tr < tiles_h; tr++) {
+        for (ptrdiff_t tc = 0; tc < tiles_w; tc++) {
+            const float *p = m + (first_tile + tr * tiles_w + tc) * lanes;
+            float *top = ys + (2 * tr * YW + 2 * tc) * lanes, *bottom = top + YW * lanes;
+            for (ptrdiff_t o = 0; o < lanes; o += TK_LANES) {
+                tk_vf mm[16];
+                for (int k = 0; k < 16; k++) mm[k] = tk_load(p + k * xi_stride + o);
+                // Aᵀ down the columns (s0_, s1_), then along the rows.
+                tk_vf s00 = mm[0] + mm[4] + mm[8], s01 = mm[1] + mm[5] + mm[9];
+                tk_vf s02 = mm[2] + mm[6] + mm[10], s03 = mm[3] + mm[7] + mm[11];
+                tk_vf s10 = mm[4] - mm[8] - mm[12], s11 = mm[5] - mm[9] - mm[13];
+                tk_vf s12 = mm[6] - mm[10] - mm[14], s13 = mm[7] - mm[11] - mm[15];
+                tk_store(top + o, s00 + s01 + s02);
+                tk_store(top + lanes + o, s01 - s02 - s03);
+                tk_store(bottom + o, s10 + s11 + s12);
+                tk_store(bottom + lanes + o, s11 - s12 - s13);
             }
         }
     }
-}
-
-/// One row of output-gradient tiles: the 16 products of each tile to 16 separate rows (distinct
-/// streams, so the loop vectorizes without alias checks).
-static inline void wino23_output_gradient_row(ptrdiff_t TW, const float *restrict top, const float *restrict bottom,
-                                              float *restrict r0, float *restrict r1, float *restrict r2, float *restrict r3,
-                                              float *restrict r4, float *restrict r5, float *restrict r6, float *restrict r7,
-                                              float *restrict r8, float *restrict r9, float *restrict r10, float *restrict r11,
-                                              float *restrict r12, float *restrict r13, float *restrict r14, float *restrict r15) {
-    for (ptrdiff_t tc = 0; tc < TW; tc++) {
-        float a0 = top[2 * tc], a1 = top[2 * tc + 1], b0 = bottom[2 * tc], b1 = bottom[2 * tc + 1];
-        // Row k of A dY is (z0, z1): (a0, a1), (a0 + b0, a1 + b1), (a0 − b0, a1 − b1), (−b0, −b1);
-        // A along it gives z0, z0 + z1, z0 − z1, −z1.
-        float p0 = a0 + b0, p1 = a1 + b1, q0 = a0 - b0, q1 = a1 - b1;
-        r0[tc] = a0; r1[tc] = a0 + a1; r2[tc] = a0 - a1; r3[tc] = -a1;
-        r4[tc] = p0; r5[tc] = p0 + p1; r6[tc] = p0 - p1; r7[tc] = -p1;
-        r8[tc] = q0; r9[tc] = q0 + q1; r10[tc] = q0 - q1; r11[tc] = -q1;
-        r12[tc] = -b0; r13[tc] = -b0 - b1; r14[tc] = b1 - b0; r15[tc] = b1;
-    }
+    from_channels_last(ys, YW, lanes, O, OH, OW, y, OH * OW);
 }
 
 /// One image's output-gradient tiles A dY Aᵀ (4×4 from each 2×2 tile, zero past an odd edge) into
-/// columns first_tile ..< of m: 16 matrices [O, ld], `xs` apart, overwritten.
-/// dy: [O, OH, OW]; padded: scratch of 2·tiles_h × 2·tiles_w floats.
+/// rows first_tile ..< of m: 16 matrices [tiles, lanes], xi_stride apart, overwritten.
+/// dy: [O, OH, OW]; ys: scratch [2·tiles_h, 2·tiles_w, lanes] whose channels past O, and whose
+/// row and column past an odd OH or OW, the caller keeps zero.
 ///
 ///     A = | 1  0 |
 ///         | 1  1 |
 ///         | 1 −1 |
 ///         | 0 −1 |
-static void wino23_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h,
-                                   ptrdiff_t tiles_w, float *m, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile,
-                                   float *padded) {
-    ptrdiff_t TW = tiles_w;
-    int even = OH % 2 == 0 && OW % 2 == 0;
-    ptrdiff_t row_stride = even ? OW : 2 * TW;
-    if (!even) memset(padded, 0, (size_t)(2 * tiles_h * row_stride) * sizeof(float));
-    for (ptrdiff_t o = 0; o < O; o++) {
-        const float *plane = dy + o * OH * OW;
-        if (!even) {
-            for (ptrdiff_t r = 0; r < OH; r++) memcpy(padded + r * row_stride, plane + r * OW, (size_t)OW * sizeof(float));
-            plane = padded;
-        }
-        float *out = m + o * ld + first_tile;
-        for (ptrdiff_t tr = 0; tr < tiles_h; tr++) {
-            const float *top = plane + 2 * tr * row_stride, *bottom = top + row_stride;
-            float *dst = out + tr * TW;
-            wino23_output_gradient_row(TW, top, bottom, dst, dst + xs, dst + 2 * xs, dst + 3 * xs, dst + 4 * xs, dst + 5 * xs,
-                                       dst + 6 * xs, dst + 7 * xs, dst + 8 * xs, dst + 9 * xs, dst + 10 * xs, dst + 11 * xs,
-                                       dst + 12 * xs, dst + 13 * xs, dst + 14 * xs, dst + 15 * xs);
+static void wino23_output_gradient(const float *restrict dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h,
+                                   ptrdiff_t tiles_w, ptrdiff_t lanes, float *restrict ys, float *restrict m,
+                                   ptrdiff_t xi_stride, ptrdiff_t first_tile) {
+    ptrdiff_t YW = 2 * tiles_w;
+    to_channels_last(dy, O, OH, OW, OH * OW, ys, YW, lanes);
+    for (ptrdiff_t tr = 0; tr < tiles_h; tr++) {
+        for (ptrdiff_t tc = 0; tc < tiles_w; tc++) {
+            const float *top = ys + (2 * tr * YW + 2 * tc) * lanes, *bottom = top + YW * lanes;
+            float *out = m + (first_tile + tr * tiles_w + tc) * lanes;
+            for (ptrdiff_t o = 0; o < lanes; o += TK_LANES) {
+                tk_vf a0 = tk_load(top + o), a1 = tk_load(top + lanes + o);
+                tk_vf b0 = tk_load(bottom + o), b1 = tk_load(bottom + lanes + o);
+                // Row k of A dY is (z0, z1): (a0, a1), (a0 + b0, a1 + b1), (a0 − b0, a1 − b1), (−b0, −b1);
+                // A along it gives z0, z0 + z1, z0 − z1, −z1.
+                tk_vf z[4][2] = {{a0, a1}, {a0 + b0, a1 + b1}, {a0 - b0, a1 - b1}, {-b0, -b1}};
+                for (int k = 0; k < 4; k++) {
+                    float *d = out + (4 * k) * xi_stride + o;
+                    tk_store(d, z[k][0]);
+                    tk_store(d + xi_stride, z[k][0] + z[k][1]);
+                    tk_store(d + 2 * xi_stride, z[k][0] - z[k][1]);
+                    tk_store(d + 3 * xi_stride, -z[k][1]);
+                }
+            }
         }
     }
 }
 
-/// u[ξ, o, c] = (G g Gᵀ)[ξ / 4, ξ % 4] for g = w[o, c], output channels o0 ..< o1.
-/// w: [O, C, 3, 3], u: [16, O, C], overwritten.
-static void wino23_weights(const float *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t o0, ptrdiff_t o1, float *restrict u) {
-    ptrdiff_t OC = O * C;
-    for (ptrdiff_t o = o0; o < o1; o++) {
-        for (ptrdiff_t c = 0; c < C; c++) {
+/// u[ξ, c, o] = (G g Gᵀ)[ξ / 4, ξ % 4] for g = w[o, c], input channels c0 ..< c1.
+/// w: [O, C, 3, 3]; u: 16 matrices [C, lanes] (lanes ≥ O), overwritten where o < O.
+static void wino23_weights(const float *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1,
+                           float *restrict u) {
+    ptrdiff_t XS = C * lanes;
+    for (ptrdiff_t c = c0; c < c1; c++) {
+        for (ptrdiff_t o = 0; o < O; o++) {
             const float *g = w + (o * C + c) * 9;
-            float *dst = u + o * C + c;
-            // G down each column of the kernel (rows r of Gg), then Gᵀ along each row.
-            float gg[4][3];
-            for (int j = 0; j < 3; j++) {
-                gg[0][j] = g[j];
-                gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-                gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-                gg[3][j] = g[6 + j];
-            }
+            float *dst = u + c * lanes + o;
+            // G down each column of the kernel (rows of Gg), then Gᵀ along each row.
             for (int k = 0; k < 4; k++) {
-                float r0 = gg[k][0], r1 = gg[k][1], r2 = gg[k][2];
-                dst[(4 * k) * OC] = r0;
-                dst[(4 * k + 1) * OC] = 0.5f * (r0 + r1 + r2);
-                dst[(4 * k + 2) * OC] = 0.5f * (r0 - r1 + r2);
-                dst[(4 * k + 3) * OC] = r2;
+                float r[3];
+                for (int j = 0; j < 3; j++) {
+                    r[j] = k == 0 ? g[j] : k == 1 ? 0.5f * (g[j] + g[3 + j] + g[6 + j])
+                         : k == 2 ? 0.5f * (g[j] - g[3 + j] + g[6 + j]) : g[6 + j];
+                }
+                dst[(4 * k) * XS] = r[0];
+                dst[(4 * k + 1) * XS] = 0.5f * (r[0] + r[1] + r[2]);
+                dst[(4 * k + 2) * XS] = 0.5f * (r[0] - r[1] + r[2]);
+                dst[(4 * k + 3) * XS] = r[2];
             }
         }
     }
 }
 
-/// dw[o, c] += Gᵀ dU[·, o, c] G, the adjoint of wino23_weights, for output channels o0 ..< o1.
-/// du: [16, O, C]; dw: [O, C, 3, 3], accumulated.
-static void wino23_weight_gradient(const float *restrict du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t o0, ptrdiff_t o1, float *restrict dw) {
-    ptrdiff_t OC = O * C;
-    for (ptrdiff_t o = o0; o < o1; o++) {
-        for (ptrdiff_t c = 0; c < C; c++) {
-            const float *src = du + o * C + c;
+/// dw[o, c] += Gᵀ dU[·, c, o] G, the adjoint of wino23_weights, for input channels c0 ..< c1.
+/// du: 16 matrices [C, lanes]; dw: [O, C, 3, 3], accumulated.
+static void wino23_weight_gradient(const float *restrict du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0,
+                                   ptrdiff_t c1, float *restrict dw) {
+    ptrdiff_t XS = C * lanes;
+    for (ptrdiff_t c = c0; c < c1; c++) {
+        for (ptrdiff_t o = 0; o < O; o++) {
+            const float *src = du + c * lanes + o;
             // Gᵀ down the columns: rows i = 0, 1, 2 of Gᵀ dU (4 columns each) …
             float r[3][4];
             for (int l = 0; l < 4; l++) {
-                float x0 = src[(0 + l) * OC], x1 = src[(4 + l) * OC], x2 = src[(8 + l) * OC], x3 = src[(12 + l) * OC];
+                float x0 = src[l * XS], x1 = src[(4 + l) * XS], x2 = src[(8 + l) * XS], x3 = src[(12 + l) * XS];
                 r[0][l] = x0 + 0.5f * (x1 + x2);
                 r[1][l] = 0.5f * (x1 - x2);
                 r[2][l] = 0.5f * (x1 + x2) + x3;

@@ -209,24 +209,29 @@ void tk_im2col(const float *x, const tk_conv_geometry *g, float *col, ptrdiff_t 
 /// The adjoint of tk_im2col: accumulates (+=) the columns into dx [C, H, W].
 void tk_col2im(const float *col, ptrdiff_t ldc, const tk_conv_geometry *g, float *dx);
 
-/// Winograd F(2×2, 3×3): one image's input tiles Bᵀ d B into v (16 matrices [C, ld], xs apart,
-/// columns first_tile ..<), overwritten. x: [C, H, W]; padded: scratch of
-/// (2·tiles_h + 6)·(2·tiles_w + 2) floats.
+/// Winograd F(2×2, 3×3), channels-last inside: `lanes` is C (or O) rounded up to a multiple of 8
+/// and of the active variant's tk_isa_lanes(); V and M are 16 matrices [tiles, lanes], xi_stride
+/// apart, one row per tile.
+/// One image's input tiles Bᵀ d B into rows first_tile ..< of v, overwritten. x: [C, H, W];
+/// xs: scratch [2·tiles_h + 2, 2·tiles_w + 2, lanes] whose border and padded channels stay zero.
 void tk_wino23_input(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
-                     ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *v, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile,
-                     float *padded);
-/// One image's outputs Aᵀ M A (m: 16 matrices [O, ld], xs apart, columns first_tile ..<) into
-/// y [O, OH, OW], overwritten.
-void tk_wino23_output(const float *m, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile, ptrdiff_t O,
-                      ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *y);
-/// One image's output-gradient tiles A dY Aᵀ into m (16 matrices [O, ld], xs apart, columns
-/// first_tile ..<), overwritten. dy: [O, OH, OW]; padded: scratch of 2·tiles_h·2·tiles_w floats.
+                     ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *xs, float *v,
+                     ptrdiff_t xi_stride, ptrdiff_t first_tile);
+/// One image's outputs Aᵀ M A from rows first_tile ..< of m into y [O, OH, OW], overwritten.
+/// ys: scratch [2·tiles_h, 2·tiles_w, lanes].
+void tk_wino23_output(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
+                      ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *ys, float *y);
+/// One image's output-gradient tiles A dY Aᵀ into rows first_tile ..< of m, overwritten.
+/// dy: [O, OH, OW]; ys: scratch [2·tiles_h, 2·tiles_w, lanes] whose padded channels, and row and
+/// column past an odd edge, stay zero.
 void tk_wino23_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h,
-                               ptrdiff_t tiles_w, float *m, ptrdiff_t ld, ptrdiff_t xs, ptrdiff_t first_tile, float *padded);
-/// u [16, O, C] = G w Gᵀ for output channels o0 ..< o1, overwritten. w: [O, C, 3, 3].
-void tk_wino23_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t o0, ptrdiff_t o1, float *u);
-/// dw [O, C, 3, 3] += Gᵀ dU G for output channels o0 ..< o1. du: [16, O, C].
-void tk_wino23_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t o0, ptrdiff_t o1, float *dw);
+                               ptrdiff_t tiles_w, ptrdiff_t lanes, float *ys, float *m, ptrdiff_t xi_stride,
+                               ptrdiff_t first_tile);
+/// u (16 matrices [C, lanes]) = G w Gᵀ for input channels c0 ..< c1 and o < O. w: [O, C, 3, 3].
+void tk_wino23_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1, float *u);
+/// dw [O, C, 3, 3] += Gᵀ dU G for input channels c0 ..< c1. du: 16 matrices [C, lanes].
+void tk_wino23_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1,
+                               float *dw);
 
 /// Stride-2 Winograd F(4×4, 2×2), channels-last inside: lanes_c and lanes_o are C and O rounded
 /// up to a multiple of 8 and of the active variant's tk_isa_lanes().

@@ -55,7 +55,7 @@ struct WinogradStride2 {
         guard groups == 1, geo.kh == 3, geo.kw == 3, geo.sh == 2, geo.sw == 2, geo.dh == 1, geo.dw == 1,
               geo.ph == 1, geo.pw == 1, geo.height % 2 == 0, geo.width % 2 == 0 else { return false }
         let tiles = ((geo.outH + 3) / 4) * ((geo.outW + 3) / 4)
-        return 25 * tiles * (4 * lanes(geo.channels) + lanes(outChannels)) * 4 <= 16 * WinogradF23.chunkBytes
+        return 25 * tiles * (4 * vectorLanes(geo.channels) + vectorLanes(outChannels)) * 4 <= 16 * WinogradF23.chunkBytes
     }
 
     /// The kernel for a convolution ``applies(_:groups:outChannels:)`` accepts.
@@ -66,14 +66,8 @@ struct WinogradStride2 {
         self.outChannels = outChannels
         tilesH = (geo.outH + 3) / 4
         tilesW = (geo.outW + 3) / 4
-        lanesC = WinogradStride2.lanes(geo.channels)
-        lanesO = WinogradStride2.lanes(outChannels)
-    }
-
-    /// `n` rounded up to whole vectors: a multiple of 8 and of the kernel variant's width.
-    static func lanes(_ n: Int) -> Int {
-        let v = Swift.max(8, Runtime.isa.lanes)
-        return (n + v - 1) / v * v
+        lanesC = vectorLanes(geo.channels)
+        lanesO = vectorLanes(outChannels)
     }
 
     var tilesPerImage: Int { tilesH * tilesW }
