@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "TesseraModels", targets: ["TesseraModels"]),
         .library(name: "TesseraVision", targets: ["TesseraVision"]),
         .library(name: "TesseraTraining", targets: ["TesseraTraining"]),
+        .library(name: "TesseraDistributed", targets: ["TesseraDistributed"]),
         .executable(name: "tessera", targets: ["tessera"]),
         .executable(name: "bench", targets: ["bench"]),
     ],
@@ -31,6 +32,12 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "SystemLibraries/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // Open MPI, for TesseraDistributed only: SwiftPM reads a system library's pkg-config file
+        // only when it builds a target that depends on it, so packages using the other products
+        // do not need MPI installed.
+        .systemLibrary(
+            name: "CMPI", path: "SystemLibraries/CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
 
         // The tensor core: storage, views, kernels, autograd, BLAS and LAPACK bindings.
         .target(name: "Tessera", dependencies: ["COpenBLAS", "CLAPACKE"]),
@@ -57,6 +64,10 @@ let package = Package(
         // Image ingestion: PNG, CIFAR/ImageFolder/IDX datasets, transforms, prefetching loader.
         .target(name: "TesseraVision", dependencies: ["Tessera", "CTesseraPNG", "CZlib"]),
 
+        // Data-parallel training over MPI: communicator with a watchdog, collectives, parameter
+        // broadcast, the bucketed gradient reducer, distributed samplers, metric sums.
+        .target(name: "TesseraDistributed", dependencies: ["Tessera", "TesseraNN", "CMPI"],
+                swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "TesseraTrainingTests", dependencies: ["Tessera", "TesseraNN", "TesseraTraining"]),
         .testTarget(name: "TesseraTests", dependencies: ["Tessera"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraNNTests", dependencies: ["Tessera", "TesseraNN", "TesseraModels"], resources: [.copy("Fixtures")]),
