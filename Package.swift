@@ -68,6 +68,8 @@ let package = Package(
         // broadcast, the bucketed gradient reducer, distributed samplers, metric sums.
         .target(name: "TesseraDistributed", dependencies: ["Tessera", "TesseraNN", "CMPI"],
                 swiftSettings: [.swiftLanguageMode(.v6)]),
+
+        .testTarget(name: "TesseraDistributedTests", dependencies: ["Tessera", "TesseraNN", "TesseraDistributed"]),
         .testTarget(name: "TesseraTrainingTests", dependencies: ["Tessera", "TesseraNN", "TesseraTraining"]),
         .testTarget(name: "TesseraTests", dependencies: ["Tessera"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraNNTests", dependencies: ["Tessera", "TesseraNN", "TesseraModels"], resources: [.copy("Fixtures")]),
