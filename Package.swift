@@ -68,6 +68,11 @@ let package = Package(
         // broadcast, the bucketed gradient reducer, distributed samplers, metric sums.
         .target(name: "TesseraDistributed", dependencies: ["Tessera", "TesseraNN", "CMPI"],
                 swiftSettings: [.swiftLanguageMode(.v6)]),
+        // The checks that need several processes, run under mpirun by scripts/test.sh
+        // (scripts/distributed-checks.sh); not a product.
+        .executableTarget(name: "DistributedChecks", dependencies: [
+            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "TesseraDistributed", "CMPI",
+        ]),
 
         .testTarget(name: "TesseraDistributedTests", dependencies: ["Tessera", "TesseraNN", "TesseraDistributed"]),
         .testTarget(name: "TesseraTrainingTests", dependencies: ["Tessera", "TesseraNN", "TesseraTraining"]),
