@@ -37,7 +37,10 @@ func checkEquivalence(_ comm: Communicator, _ options: [String]) throws {
                 let loss = crossEntropy(model(gatherRows(x, indices)), indices.map { labels[$0] })
                 optimizer.zeroGrad()
                 loss.backward()
-                for i in (0..<reducer.parameterCount).reversed() { try reducer.gradientReady(i) }
+                // What an autograd hook will do: the non-throwing entry point, last parameter first.
+                for i in (0..<reducer.parameterCount).reversed() {
+                    if first == BucketLayout.defaultFirstBucketBytes { try reducer.gradientReady(i) } else { reducer.noteGradientReady(i) }
+                }
                 try reducer.finish()
                 optimizer.step()
 
@@ -82,6 +85,8 @@ func checkReducerRules(_ comm: Communicator, _ options: [String]) throws {
     let reducer = try GradientReducer(parameters: params, communicator: comm, firstBucketBytes: 8, bucketBytes: 8)
     try require(reducer.layout.buckets.map(\.parameters) == [[3], [2], [1], [0]],
                 "tiny caps should give one bucket per parameter in reverse order, got \(reducer.layout.buckets.map(\.parameters))")
+    try require(reducer.index(of: params[2].1) == 2 && reducer.index(of: "d") == 3 && reducer.index(of: Tensor.zeros([5])) == nil,
+                "parameter lookup by tensor and by name")
     let k = Float(comm.size), r = Float(comm.rank)
     let meanOfRanks = (k - 1) / 2 + 1          // mean of 1 ... k
 

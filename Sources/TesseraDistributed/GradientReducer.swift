@@ -54,6 +54,8 @@ public final class GradientReducer {
     private var requests: [MPI_Request?]
     private var nextBucket = 0
     private var firstSequence = 0
+    /// The first error of ``noteGradientReady(_:)`` in this step, thrown by ``finish()``.
+    private var deferredError: Error?
     /// Steps completed by ``finish()``.
     public private(set) var steps = 0
 
@@ -116,6 +118,12 @@ public final class GradientReducer {
     /// The index of the parameter called `name`, or nil.
     public func index(of name: String) -> Int? { indexByName[name] }
 
+    /// The index of `parameter` (the same storage and offset as one of the reducer's
+    /// parameters, as a leaf handed to an autograd hook), or nil.
+    public func index(of parameter: Tensor) -> Int? {
+        parameters.firstIndex { $0.storage === parameter.storage && $0.offset == parameter.offset && $0.shape == parameter.shape }
+    }
+
     /// Marks parameter `index`'s gradient as final for this step: copies its `.grad` (zeros if
     /// nil) into its bucket, starts the allreduce of every bucket that is now complete and whose
     /// predecessors have started, and moves the allreduces in flight along.
@@ -131,6 +139,14 @@ public final class GradientReducer {
         try communicator.progress(&requests, Activity(kind: .gradientBuckets, sequence: firstSequence, count: layout.totalCount, since: .now))
     }
 
+    /// ``gradientReady(_:)`` for callers that cannot throw, such as a hook called from inside
+    /// `backward()`: an error is kept and thrown by the next ``finish()`` (which then reduces
+    /// nothing, since the communicator is unusable or the step is incomplete).
+    public func noteGradientReady(_ index: Int) {
+        guard deferredError == nil else { return }
+        do { try gradientReady(index) } catch { deferredError = error }
+    }
+
     /// ``gradientReady(_:)`` by parameter name.
     /// - Precondition: `name` is one of ``names``.
     public func gradientReady(name: String) throws {
@@ -142,6 +158,10 @@ public final class GradientReducer {
     /// starts the remaining buckets, waits for all of them (watchdog included), and writes the
     /// mean over the ranks into each parameter's `.grad` (nil where no rank had a gradient).
     public func finish() throws {
+        if let error = deferredError {
+            deferredError = nil
+            throw error
+        }
         try communicator.ensureUsable()
         for b in layout.buckets {
             for p in b.parameters where !ready[p] { copyIn(p) }
