@@ -21,7 +21,15 @@ mkdir -p "$logs"
 [[ -x "$bin" ]] || { echo "distributed-checks: no executable at $bin" >&2; exit 1; }
 
 fail() { echo "distributed-checks: FAILED: $*" >&2; exit 1; }
-now() { date +%s.%N; }
+# seconds since the epoch with a fraction (BSD date has no %N)
+now() {
+    local t
+    t="$(date +%s.%N)"
+    [[ "$t" != *N ]] || t="$(perl -MTime::HiRes=time -e 'printf "%.3f", time')"
+    echo "$t"
+}
+# at most $1 seconds of the command (coreutils timeout where there is one)
+limited() { if command -v timeout >/dev/null 2>&1; then timeout "$@"; else shift; "$@"; fi; }
 # seconds between two `date +%s.%N` / unix-time stamps
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 at_most() { awk -v x="$1" -v y="$2" 'BEGIN { exit !(x <= y) }'; }
@@ -41,7 +49,7 @@ mpirun_job() {
     log="$logs/distributed-$name.log"
     echo "\$ ${MPIRUN[*]} $(basename "$bin") $*"
     set +e
-    timeout 300 "${MPIRUN[@]}" "$bin" "$@" 2>&1 | tee "$log"
+    limited 300 "${MPIRUN[@]}" "$bin" "$@" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     set -e
 }

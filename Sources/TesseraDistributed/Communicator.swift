@@ -419,7 +419,7 @@ enum TerminationNote {
 
     static func install(rank: Int) {
         let text = "tessera: rank \(rank): terminated by SIGTERM from the launcher (mpirun stops every rank when one "
-            + "fails or exits non-zero: see its message)\n"
+            + "fails or exits non-zero, or when the job is interrupted: see its message)\n"
         let utf8 = Array(text.utf8CString)
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count)
         buffer.initialize(from: utf8, count: utf8.count)
