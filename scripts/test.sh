@@ -56,6 +56,10 @@ step "distributed checks (mpirun)"
 bin_path="$(swift build --show-bin-path ${scratch_args[@]+"${scratch_args[@]}"})"
 logged distributed scripts/distributed-checks.sh "$bin_path/DistributedChecks" "$logs"
 
+if scripts/without-mpi.sh pkg-config --exists ompi-c; then
+    echo "test.sh: FAILED: scripts/without-mpi.sh does not hide Open MPI's pkg-config file" >&2
+    exit 1
+fi
 shopt -s nullglob
 for manifest in Examples/*/Package.swift; do
     dir="$(dirname "$manifest")"
