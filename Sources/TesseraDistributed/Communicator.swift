@@ -208,14 +208,21 @@ public final class Communicator {
 
     /// Waits until every request completes. Answers probes meanwhile; after `timeout -
     /// probeWindow` seconds probes the other ranks and throws, naming those that stay silent —
-    /// unless the requests complete during the probe.
+    /// unless the requests complete during the probe. When MPI reports an error for the
+    /// collective (a peer's connection lost), the others are probed as well, so that the error
+    /// names the rank that is gone.
     func wait(_ requests: inout [MPI_Request?], activity waiting: Activity) throws {
         activity = waiting
         defer { activity = Activity(kind: .none, sequence: sequence, count: 0, since: .now) }
         let limit = timeout - probeWindow
         var backoff = Backoff()
         while true {
-            if try testAll(&requests, waiting) { return }
+            let complete: Bool
+            do { complete = try testAll(&requests, waiting) } catch let error as DistributedError {
+                try probeOthers(&requests, waiting, cause: error)
+                return
+            }
+            if complete { return }
             try serviceControl()
             let waited = waiting.seconds
             if waited >= limit {
@@ -263,8 +270,9 @@ public final class Communicator {
                                   status.MPI_TAG, control, tessera_mpi_status_ignore()), "MPI_Recv (watchdog)")
             let source = Int(status.MPI_SOURCE)
             if status.MPI_TAG == Communicator.probeTag {
+                // An answer that cannot be sent (the prober is gone) is no error of this rank's.
                 let a = activity
-                try send([message[0], a.kind.rawValue, Int64(a.sequence), Int64(a.count), Int64(a.seconds * 1000)],
+                _ = send([message[0], a.kind.rawValue, Int64(a.sequence), Int64(a.count), Int64(a.seconds * 1000)],
                          to: source, tag: Communicator.answerTag)
             } else if status.MPI_TAG == Communicator.answerTag && message[0] == probeRound {
                 let kind = Activity.Kind(rawValue: message[1]) ?? .none
@@ -275,9 +283,10 @@ public final class Communicator {
         var i = 0
         while i < pendingSends.count {
             var done: Int32 = 0
-            try mpiCheck(MPI_Test(&pendingSends[i].request, &done, tessera_mpi_status_ignore()), "MPI_Test (watchdog send)")
-            if done != 0 {
-                pendingSends[i].buffer.deallocate()
+            let rc = MPI_Test(&pendingSends[i].request, &done, tessera_mpi_status_ignore())
+            if rc != tessera_mpi_success() || done != 0 {
+                // A failed send is dropped; its buffer is kept in case MPI still reads it.
+                if rc == tessera_mpi_success() { pendingSends[i].buffer.deallocate() }
                 pendingSends.swapAt(i, pendingSends.count - 1)
                 pendingSends.removeLast()
             } else {
@@ -286,47 +295,52 @@ public final class Communicator {
         }
     }
 
-    private func send(_ message: [Int64], to peer: Int, tag: Int32) throws {
+    /// Starts a watchdog message to `peer`; false when MPI refuses (the peer is gone).
+    private func send(_ message: [Int64], to peer: Int, tag: Int32) -> Bool {
         let buffer = UnsafeMutablePointer<Int64>.allocate(capacity: Communicator.messageLength)
         buffer.initialize(from: message, count: Communicator.messageLength)
         var request: MPI_Request?
         let rc = MPI_Isend(buffer, Int32(Communicator.messageLength), tessera_mpi_int64_t(), Int32(peer), tag, control, &request)
         guard rc == tessera_mpi_success() else {
             buffer.deallocate()
-            try mpiCheck(rc, "MPI_Isend (watchdog)")
-            return
+            return false
         }
         pendingSends.append((request, buffer))
+        return true
     }
 
     /// The watchdog's second phase: probe every other rank, collect the answers for up to
-    /// ``probeWindow`` seconds (returning if the collective completes meanwhile), then throw.
-    private func probeOthers(_ requests: inout [MPI_Request?], _ waiting: Activity) throws {
+    /// ``probeWindow`` seconds (returning if the collective completes meanwhile, unless it
+    /// already failed with `cause`), then throw.
+    private func probeOthers(_ requests: inout [MPI_Request?], _ waiting: Activity, cause: DistributedError? = nil) throws {
         probeRound += 1
         answers = [:]
         for peer in 0..<size where peer != rank {
-            try send([probeRound, 0, 0, 0, 0], to: peer, tag: Communicator.probeTag)
+            _ = send([probeRound, 0, 0, 0, 0], to: peer, tag: Communicator.probeTag)
         }
         let probeStart = ContinuousClock.now
         var backoff = Backoff()
         while answers.count < size - 1 {
-            if try testAll(&requests, waiting) { return }
-            try serviceControl()
+            if cause == nil, (try? testAll(&requests, waiting)) == true { return }
+            do { try serviceControl() } catch { break }
             let elapsed = Activity.seconds(since: probeStart)
             if elapsed >= probeWindow { break }
             backoff.pause(elapsed)
         }
-        if try testAll(&requests, waiting) { return }
+        if cause == nil, (try? testAll(&requests, waiting)) == true { return }
 
         var states = answers
         states[rank] = waiting
         let silent = (0..<size).filter { states[$0] == nil }
+        let summary = Communicator.describe(states, this: rank)
         let error: DistributedError
         if !silent.isEmpty {
             error = .peerUnresponsive(operation: waiting.label, ranks: silent, waitedSeconds: waiting.seconds,
-                                      details: Communicator.describe(states, this: rank))
+                                      details: cause.map { "\($0); " + summary } ?? summary)
+        } else if let cause {
+            error = cause
         } else {
-            error = .collectiveMismatch(operation: waiting.label, details: Communicator.describe(states, this: rank))
+            error = .collectiveMismatch(operation: waiting.label, details: summary)
         }
         failure = error.description
         throw error
