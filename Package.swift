@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "TesseraModels", targets: ["TesseraModels"]),
         .library(name: "TesseraVision", targets: ["TesseraVision"]),
         .library(name: "TesseraTraining", targets: ["TesseraTraining"]),
+        .library(name: "TesseraDistributed", targets: ["TesseraDistributed"]),
         .executable(name: "tessera", targets: ["tessera"]),
         .executable(name: "bench", targets: ["bench"]),
     ],
@@ -31,6 +32,12 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "SystemLibraries/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // Open MPI, for TesseraDistributed only: SwiftPM reads a system library's pkg-config file
+        // only when it builds a target that depends on it, so packages using the other products
+        // do not need MPI installed.
+        .systemLibrary(
+            name: "CMPI", path: "SystemLibraries/CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
 
         // The hot loops that are not GEMM, in C, compiled once per instruction set (baseline, AVX2,
         // AVX-512) through per-function target attributes and chosen at run time from cpuid.
@@ -63,6 +70,15 @@ let package = Package(
         // Image ingestion: PNG, CIFAR/ImageFolder/IDX datasets, transforms, prefetching loader.
         .target(name: "TesseraVision", dependencies: ["Tessera", "CTesseraPNG", "CZlib"]),
 
+        // Data-parallel training over MPI: communicator with a watchdog, collectives, parameter
+        // broadcast, the bucketed gradient reducer, distributed samplers, metric sums.
+        .target(name: "TesseraDistributed", dependencies: ["Tessera", "TesseraNN", "CMPI"]),
+        // The checks that need several processes, run under mpirun by scripts/test.sh
+        // (scripts/distributed-checks.sh); not a product.
+        .executableTarget(name: "DistributedChecks", dependencies: [
+            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "TesseraDistributed", "CMPI",
+        ]),
+
         // Helpers every test target shares: closeness, the gradient checker, fixtures, paths.
         .target(name: "TesseraTestSupport", dependencies: ["Tessera"], path: "Tests/TesseraTestSupport"),
         .testTarget(name: "TesseraTests", dependencies: ["Tessera", "CTesseraKernels", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
@@ -72,6 +88,7 @@ let package = Package(
             "Tessera", "TesseraNN", "TesseraTraining", "TesseraTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .testTarget(name: "TesseraDistributedTests", dependencies: ["Tessera", "TesseraNN", "TesseraDistributed", "TesseraTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system libraries Tessera builds against — OpenBLAS (cblas), LAPACKE, libpng,
-# zlib and pkg-config — when they are missing. Safe to run again: it installs only what is
-# absent and says so.
+# zlib, Open MPI (TesseraDistributed and its mpirun checks) and pkg-config — when they are
+# missing; on Debian also iproute2 (`ip netns`, for the two-host MPI check). Safe to run
+# again: it installs only what is absent and says so.
 #
 #   scripts/bootstrap.sh              libraries only
 #   scripts/bootstrap.sh --with-data  also Debian's dataset-fashion-mnist (for the demo trainer)
@@ -15,7 +16,7 @@ with_data=0
 for arg in "$@"; do
     case "$arg" in
         --with-data) with_data=1 ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bootstrap: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -25,7 +26,7 @@ die() { echo "bootstrap: error: $*" >&2; exit 1; }
 
 # The pkg-config modules the SystemLibraries targets name. (On macOS zlib comes with the SDK,
 # usually without a .pc file; SwiftPM then links -lz directly, so it is not required there.)
-pc_modules=(openblas lapacke libpng)
+pc_modules=(openblas lapacke libpng ompi-c)
 [[ "$(uname -s)" == Darwin ]] || pc_modules+=(zlib)
 
 check_pkg_config() {
@@ -43,7 +44,7 @@ check_pkg_config() {
 }
 
 bootstrap_debian() {
-    local wanted=(libopenblas-dev liblapacke-dev libpng-dev zlib1g-dev pkg-config)
+    local wanted=(libopenblas-dev liblapacke-dev libpng-dev zlib1g-dev pkg-config libopenmpi-dev openmpi-bin iproute2)
     if ((with_data)); then wanted+=(dataset-fashion-mnist); fi
     local missing=()
     for p in "${wanted[@]}"; do
@@ -69,7 +70,7 @@ bootstrap_debian() {
 
 bootstrap_macos() {
     command -v brew >/dev/null 2>&1 || die "Homebrew is required on macOS (https://brew.sh)"
-    local wanted=(openblas lapack libpng pkg-config)
+    local wanted=(openblas lapack libpng pkg-config open-mpi)
     local missing=()
     for f in "${wanted[@]}"; do
         brew list --versions "$f" >/dev/null 2>&1 || missing+=("$f")
@@ -97,7 +98,7 @@ case "$(uname -s)" in
         if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
             bootstrap_debian
         else
-            say "not a Debian-based system: install OpenBLAS, LAPACKE, libpng and pkg-config with your package manager"
+            say "not a Debian-based system: install OpenBLAS, LAPACKE, libpng, Open MPI and pkg-config with your package manager"
             if ((with_data)); then say "--with-data: dataset-fashion-mnist is a Debian package; skipped"; fi
         fi
         ;;

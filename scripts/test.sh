@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Passes the tests: installs missing system libraries (scripts/bootstrap.sh), builds the
-# package and its tests, runs `swift test`, then builds every package under Examples/ and runs
-# the examples that check themselves. Stops at the first failure with a non-zero status.
+# package and its tests, runs `swift test`, runs the multi-process checks of TesseraDistributed
+# under mpirun (scripts/distributed-checks.sh, about 40 s, most of it the 30 s watchdog of the
+# stopped-rank check), then builds every package under Examples/ with Open MPI hidden
+# (scripts/without-mpi.sh: they must not need it) and runs the examples that check themselves.
+# Stops at the first failure with a non-zero status.
 #
 #   scripts/test.sh                     everything
 #   scripts/test.sh --filter LinalgTests   extra arguments go to `swift test`
@@ -49,14 +52,27 @@ logged build swift build --build-tests ${scratch_args[@]+"${scratch_args[@]}"}
 step "swift test"
 logged test swift test --skip-build ${scratch_args[@]+"${scratch_args[@]}"} "$@"
 
+step "distributed checks (mpirun)"
+bin_path="$(swift build --show-bin-path ${scratch_args[@]+"${scratch_args[@]}"})"
+logged distributed scripts/distributed-checks.sh "$bin_path/DistributedChecks" "$logs"
+
+if scripts/without-mpi.sh pkg-config --exists ompi-c; then
+    echo "test.sh: FAILED: scripts/without-mpi.sh does not hide Open MPI's pkg-config file" >&2
+    exit 1
+fi
 shopt -s nullglob
 for manifest in Examples/*/Package.swift; do
     dir="$(dirname "$manifest")"
     name="$(basename "$dir")"
     example_args=()
     if [[ -n "${SCRATCH_PATH:-}" ]]; then example_args=(--scratch-path "$scratch/examples/$name"); fi
-    step "build example $name"
-    logged "example-$name-build" swift build --package-path "$dir" ${example_args[@]+"${example_args[@]}"}
+    step "build example $name (Open MPI hidden)"
+    logged "example-$name-build" scripts/without-mpi.sh swift build --package-path "$dir" ${example_args[@]+"${example_args[@]}"}
+    example_bin="$(swift build --show-bin-path --package-path "$dir" ${example_args[@]+"${example_args[@]}"})"
+    if [[ -x "$example_bin/$name" ]] && command -v ldd >/dev/null 2>&1 && ldd "$example_bin/$name" | grep -q libmpi; then
+        echo "test.sh: FAILED: example $name links libmpi" >&2
+        exit 1
+    fi
     for r in "${run_examples[@]}"; do
         if [[ "$r" == "$name" ]]; then
             step "run example $name"

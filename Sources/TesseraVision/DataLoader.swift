@@ -18,6 +18,23 @@ public struct Batch {
     public var count: Int { indices.count }
 }
 
+/// The dataset indices a `DataLoader` visits per epoch when the caller chooses them — for
+/// example one rank's share from TesseraDistributed's `DistributedSampler`: `count` indices
+/// every epoch, `indices(epoch)` in visiting order (repeats allowed).
+public struct SampleOrder: Sendable {
+    /// Indices per epoch.
+    public let count: Int
+    /// The indices of an epoch, in order.
+    public let indices: @Sendable (_ epoch: Int) -> [Int]
+
+    /// An order of `count` indices per epoch given by `indices`.
+    public init(count: Int, indices: @escaping @Sendable (_ epoch: Int) -> [Int]) {
+        precondition(count >= 0, "SampleOrder: count must be >= 0, got \(count)")
+        self.count = count
+        self.indices = indices
+    }
+}
+
 /// Images per second measured by `DataLoader.measureThroughput`.
 public struct Throughput: CustomStringConvertible {
     /// Images delivered.
@@ -63,6 +80,8 @@ public final class DataLoader: Sendable {
     public let workers: Int
     /// The shape of each sample in a batch (after the transform).
     public let sampleShape: SampleShape
+    /// The caller's visiting order, if any (else `shuffle` decides).
+    public let sampleOrder: SampleOrder?
     let workspaceCount: Int
 
     /// A loader over `dataset`.
@@ -75,8 +94,11 @@ public final class DataLoader: Sendable {
     ///     RandomHorizontalFlip(), Normalize.cifar10])`).
     ///   - prefetch: batches prepared ahead on background threads (0: none).
     ///   - workers: background threads (at least 1 when prefetching).
+    ///   - sampleOrder: the indices to visit each epoch, when the caller chooses them (one rank's
+    ///     share of a distributed sampler); `shuffle` is then ignored.
     public init(dataset: any Dataset, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false,
-                seed: UInt64 = 0, transform: (any Transform)? = nil, prefetch: Int = 2, workers: Int = 1) {
+                seed: UInt64 = 0, transform: (any Transform)? = nil, prefetch: Int = 2, workers: Int = 1,
+                sampleOrder: SampleOrder? = nil) {
         precondition(batchSize > 0, "DataLoader: batchSize must be positive, got \(batchSize)")
         precondition(prefetch >= 0 && workers >= 1, "DataLoader: prefetch must be >= 0 and workers >= 1 (got \(prefetch), \(workers))")
         self.dataset = dataset
@@ -87,6 +109,7 @@ public final class DataLoader: Sendable {
         self.transform = transform
         self.prefetch = prefetch
         self.workers = workers
+        self.sampleOrder = sampleOrder
         let input = dataset.sampleShape
         self.sampleShape = transform?.outputShape(for: input) ?? input
         self.workspaceCount = max(transform?.workspaceCount(for: input) ?? input.count, sampleShape.count)
@@ -94,12 +117,19 @@ public final class DataLoader: Sendable {
 
     /// Batches per epoch.
     public var batchCount: Int {
-        let n = dataset.count
+        let n = sampleOrder?.count ?? dataset.count
         return dropLast ? n / batchSize : (n + batchSize - 1) / batchSize
     }
 
     /// The order in which epoch `epoch` visits the dataset.
     public func order(epoch: Int) -> [Int] {
+        if let sampleOrder {
+            let order = sampleOrder.indices(epoch)
+            let n = dataset.count
+            precondition(order.count == sampleOrder.count && order.allSatisfy { $0 >= 0 && $0 < n },
+                         "DataLoader: sampleOrder gave \(order.count) indices for epoch \(epoch), expected \(sampleOrder.count) in 0..<\(n)")
+            return order
+        }
         var order = Array(0..<dataset.count)
         guard shuffle else { return order }
         var g = SeededGenerator(seed: DataLoader.mix(DataLoader.mix(seed, 0x5348_5546_464C_4521), UInt64(bitPattern: Int64(epoch))))

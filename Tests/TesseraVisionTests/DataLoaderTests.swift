@@ -94,6 +94,20 @@ final class DataLoaderTests: XCTestCase {
         XCTAssertEqual(try collect(loader, epoch: 9).count, 100)
     }
 
+    func testSampleOrderReplacesTheLoadersOwnOrder() throws {
+        let ds = CountingDataset(count: 20)
+        let order = SampleOrder(count: 5) { epoch in [epoch, 19, 3, 3, 0] }
+        for prefetch in [0, 2] {
+            let loader = DataLoader(dataset: ds, batchSize: 2, shuffle: true, seed: 1, prefetch: prefetch, sampleOrder: order)
+            XCTAssertEqual(loader.batchCount, 3)
+            XCTAssertEqual(loader.order(epoch: 4), [4, 19, 3, 3, 0])
+            let batches = try collect(loader, epoch: 7)
+            XCTAssertEqual(batches.map(\.indices), [[7, 19], [3, 3], [0]])
+            XCTAssertEqual(batches[0].images.scalars.first, 7.0 / 1000)
+        }
+        XCTAssertEqual(DataLoader(dataset: ds, batchSize: 2, dropLast: true, sampleOrder: order).batchCount, 2)
+    }
+
     func testThroughputMeasurementCountsDeliveredImages() throws {
         let loader = DataLoader(dataset: CountingDataset(count: 30), batchSize: 8, transform: augment)
         let t = try loader.measureThroughput(epoch: 0, maxBatches: 3)

@@ -1,0 +1,64 @@
+// Checks of TesseraDistributed that need several processes; run under mpirun by
+// scripts/distributed-checks.sh (called from scripts/test.sh):
+//
+//   mpirun -np 3 .build/debug/DistributedChecks equivalence sharding collectives
+//
+// Each check prints what it verified; a failed check prints `rank R: CHECK FAILED at unix time T:
+// message` on stderr and the process exits with status 1 (mpirun then stops the other ranks).
+// `fault-kill`, `fault-stop` and `mismatch` are meant to fail: the script checks how.
+import Foundation
+import Tessera
+import TesseraDistributed
+
+let checks: [String: (Communicator, [String]) throws -> Void] = [
+    "equivalence": checkEquivalence,
+    "reducer-rules": checkReducerRules,
+    "collectives": checkCollectives,
+    "sharding": checkSharding,
+    "mismatch": checkMismatch,
+    "fault-kill": { try injectFault(SIGKILL, $0, $1) },
+    "fault-stop": { try injectFault(SIGSTOP, $0, $1) },
+    "hosts": reportHosts,
+    "bench-allreduce": benchAllreduce,
+    "bench-overlap": benchOverlapPolling,
+]
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.isEmpty || arguments.contains("--help") {
+    print("usage: DistributedChecks CHECK... [--option value]   (under mpirun)")
+    print("checks: " + checks.keys.sorted().joined(separator: ", ") + ", bench-overlap-thread (alone)")
+    exit(arguments.isEmpty ? 2 : 0)
+}
+let names = arguments.prefix { !$0.hasPrefix("--") }
+let options = Array(arguments.dropFirst(names.count))
+for name in names where checks[name] == nil && name != "bench-overlap-thread" {
+    FileHandle.standardError.write(Data("DistributedChecks: unknown check '\(name)' (try --help)\n".utf8))
+    exit(2)
+}
+
+// The Horovod-style comparison initializes MPI itself (MPI_THREAD_SERIALIZED, a communication
+// thread), so it cannot share the process with a Communicator.
+if names.contains("bench-overlap-thread") {
+    benchOverlapThread(options)
+    exit(0)
+}
+
+var current = "start-up"
+var communicator: Communicator?
+do {
+    let comm = try Communicator()
+    communicator = comm
+    Runtime.threads = comm.suggestedComputeThreads
+    for name in names {
+        current = name
+        try checks[name]!(comm, options)
+        try comm.barrier()
+    }
+    current = "finalize"
+    try comm.finalize()
+} catch {
+    let rank = communicator.map { String($0.rank) } ?? "?"
+    let when = String(format: "%.3f", Date().timeIntervalSince1970)
+    FileHandle.standardError.write(Data("rank \(rank): \(current) FAILED at unix time \(when): \(error)\n".utf8))
+    exit(1)
+}
