@@ -40,6 +40,7 @@ swiftc -parse-as-library -O -g -sanitize=fuzzer,address -module-name PNGFuzz \
     "$ROOT/Sources/TesseraVision/Image.swift" \
     "$ROOT/Sources/TesseraVision/PNG.swift" \
     "$ROOT/Sources/TesseraVision/FileIO.swift" \
+    "$ROOT/Sources/Tessera/Runtime/AtomicFile.swift" \
     "$ROOT/Fuzz/PNGFuzz/main.swift" \
     "$OUT/tessera_png.o" $PNG_LIBS \
     -o "$OUT/png-fuzz"

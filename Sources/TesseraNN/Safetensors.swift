@@ -96,20 +96,10 @@ public enum Safetensors {
         try writeAtomically(data, to: url)
     }
 
-    /// Writes `data` to a temporary file in `url`'s directory and renames it over `url`.
+    /// Writes `data` to `url` atomically and durably (``AtomicFile``).
     public static func writeAtomically(_ data: Data, to url: URL) throws {
-        let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)")
-        do {
-            try data.write(to: tmp)
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw SafetensorsError.unwritable(path: url.path, reason: "\(error.localizedDescription)")
-        }
-        if rename(tmp.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw SafetensorsError.unwritable(path: url.path, reason: reason)
+        do { try AtomicFile.write(data, to: url) } catch let e as FileWriteError {
+            throw SafetensorsError.unwritable(path: url.path, reason: e.reason)
         }
     }
 

@@ -111,6 +111,8 @@ public struct StateDictLoadReport: Equatable, CustomStringConvertible {
     public var unexpectedKeys: [String] = []
     /// Keys present on both sides with different shapes (left unchanged).
     public var shapeMismatches: [ShapeMismatch] = []
+    /// Keys whose values hold NaN or ±∞ (refused: left unchanged, and a strict load fails).
+    public var nonFiniteKeys: [String] = []
 
     /// A key whose saved shape differs from the module's.
     public struct ShapeMismatch: Equatable, CustomStringConvertible {
@@ -124,7 +126,7 @@ public struct StateDictLoadReport: Equatable, CustomStringConvertible {
     }
 
     /// True when every key matched with the right shape.
-    public var isClean: Bool { missingKeys.isEmpty && unexpectedKeys.isEmpty && shapeMismatches.isEmpty }
+    public var isClean: Bool { missingKeys.isEmpty && unexpectedKeys.isEmpty && shapeMismatches.isEmpty && nonFiniteKeys.isEmpty }
 
     public var description: String {
         var parts: [String] = []
@@ -132,6 +134,9 @@ public struct StateDictLoadReport: Equatable, CustomStringConvertible {
         if !unexpectedKeys.isEmpty { parts.append("unexpected keys (\(unexpectedKeys.count)): " + unexpectedKeys.joined(separator: ", ")) }
         if !shapeMismatches.isEmpty {
             parts.append("shape mismatches (\(shapeMismatches.count)): " + shapeMismatches.map(\.description).joined(separator: "; "))
+        }
+        if !nonFiniteKeys.isEmpty {
+            parts.append("non-finite values (NaN or infinity) in (\(nonFiniteKeys.count)): " + nonFiniteKeys.joined(separator: ", "))
         }
         return parts.isEmpty ? "all keys matched" : parts.joined(separator: "\n")
     }
@@ -171,7 +176,8 @@ extension Module {
     /// With `strict` (the default) nothing is copied unless every key matches with the right
     /// shape, and a ``StateDictLoadError`` lists every missing key, unexpected key and shape
     /// mismatch at once. Without it, the matching entries are copied and the returned report
-    /// lists the rest.
+    /// lists the rest. A tensor holding NaN or ±∞ is never copied (it would train and evaluate
+    /// to garbage without an error): it fails a strict load and is listed in the report.
     @discardableResult
     public func loadStateDict(_ stateDict: StateDict, strict: Bool = true) throws -> StateDictLoadReport {
         let mine = self.stateDict()
@@ -182,6 +188,8 @@ extension Module {
             guard let source = stateDict[key] else { report.missingKeys.append(key); continue }
             if source.shape != target.shape {
                 report.shapeMismatches.append(.init(key: key, expected: target.shape, found: source.shape))
+            } else if !source.allFinite {
+                report.nonFiniteKeys.append(key)
             } else {
                 toCopy.append((target, source))
             }

@@ -44,6 +44,12 @@ public struct Checkpoint {
     /// nil). Metadata that does not make sense (no classes, a zero standard deviation, a negative
     /// epoch…) is refused here with the reason.
     public static func load(from url: URL) throws -> Checkpoint {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { throw CheckpointError.notFound(path: url.path) }
+        if isDir.boolValue {
+            let inside = url.appendingPathComponent("last.safetensors")
+            throw CheckpointError.notAFile(path: url.path, hint: FileManager.default.fileExists(atPath: inside.path) ? inside.path : nil)
+        }
         let sd = try Safetensors.load(from: url)
         let isCheckpoint = sd.metadata["format"] == "tessera-checkpoint" || sd.keys.contains(where: { $0.hasPrefix("model.") })
         var info: CheckpointInfo?
@@ -78,6 +84,8 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case incompatible(path: String, reason: String)
     /// There is no file at the path.
     case notFound(path: String)
+    /// The path is a folder (`hint`: the checkpoint inside it, when there is one).
+    case notAFile(path: String, hint: String?)
 
     public var description: String {
         switch self {
@@ -86,6 +94,7 @@ public enum CheckpointError: Error, CustomStringConvertible {
         case let .invalidMetadata(path, reason): return "\(path): checkpoint metadata is invalid: \(reason)"
         case let .incompatible(path, reason): return "\(path): checkpoint does not fit the model: \(reason)"
         case let .notFound(path): return "\(path): no such checkpoint file"
+        case let .notAFile(path, hint): return "\(path) is a folder, not a checkpoint file" + (hint.map { "; did you mean \($0)?" } ?? "")
         }
     }
 }

@@ -25,6 +25,16 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
     public var globalStep = 0
     /// The process-wide generator's state (``GlobalRandom``), for an exact resume.
     public var rng: [UInt64]?
+    /// Steps done in epoch ``epoch`` + 1 when an interruption saved the run mid-epoch (0 at an epoch's end).
+    public var stepInEpoch = 0
+    /// The training totals of those steps, so the resumed epoch reports what an uninterrupted one would.
+    public var partialEpoch: EpochTotals?
+    /// Seconds spent on those steps.
+    public var partialEpochSeconds: Double?
+    /// Training batches per epoch when written: a resume whose data gives another count is refused.
+    public var batchesPerEpoch: Int?
+    /// Training images per epoch when written.
+    public var trainSamples: Int?
     /// The Tessera version that wrote it.
     public var tesseraVersion = TesseraVersion.string
 
@@ -41,6 +51,28 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case version, model, classes, epoch, rng, mean, std
         case classNames = "class_names", inputShape = "input_shape", globalStep = "global_step", tesseraVersion = "tessera_version"
+        case stepInEpoch = "step_in_epoch", partialEpoch = "partial_epoch", partialEpochSeconds = "partial_epoch_seconds"
+        case batchesPerEpoch = "batches_per_epoch", trainSamples = "train_samples"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decode(Int.self, forKey: .version)
+        model = try c.decode(String.self, forKey: .model)
+        classes = try c.decode(Int.self, forKey: .classes)
+        classNames = try c.decode([String].self, forKey: .classNames)
+        inputShape = try c.decode([Int].self, forKey: .inputShape)
+        mean = try c.decode([Float].self, forKey: .mean)
+        std = try c.decode([Float].self, forKey: .std)
+        epoch = try c.decodeIfPresent(Int.self, forKey: .epoch) ?? 0
+        globalStep = try c.decodeIfPresent(Int.self, forKey: .globalStep) ?? 0
+        rng = try c.decodeIfPresent([UInt64].self, forKey: .rng)
+        tesseraVersion = try c.decodeIfPresent(String.self, forKey: .tesseraVersion) ?? "unknown"
+        stepInEpoch = try c.decodeIfPresent(Int.self, forKey: .stepInEpoch) ?? 0
+        partialEpoch = try c.decodeIfPresent(EpochTotals.self, forKey: .partialEpoch)
+        partialEpochSeconds = try c.decodeIfPresent(Double.self, forKey: .partialEpochSeconds)
+        batchesPerEpoch = try c.decodeIfPresent(Int.self, forKey: .batchesPerEpoch)
+        trainSamples = try c.decodeIfPresent(Int.self, forKey: .trainSamples)
     }
 
     /// The first thing wrong with the record, or nil: every field is checked when a checkpoint is
@@ -63,6 +95,14 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         if epoch < 0 { return "epoch is \(epoch); must be at least 0" }
         if globalStep < 0 { return "global_step is \(globalStep); must be at least 0" }
         if let rng, rng.count != 4 || rng.allSatisfy({ $0 == 0 }) { return "rng state \(rng) is not four words, not all zero" }
+        if stepInEpoch < 0 { return "step_in_epoch is \(stepInEpoch); must be at least 0" }
+        if let b = batchesPerEpoch, b < 1 { return "batches_per_epoch is \(b); must be at least 1" }
+        if let b = batchesPerEpoch, globalStep != epoch * b + stepInEpoch {
+            return "global_step \(globalStep) is not \(epoch) epochs of \(b) steps plus \(stepInEpoch)"
+        }
+        if let p = partialEpoch, p.seen < 0 || p.correct < 0 || p.correct > p.seen || !p.lossSum.isFinite {
+            return "partial_epoch totals \(p) are not consistent"
+        }
         return nil
     }
 

@@ -55,18 +55,20 @@ public struct DataSource {
         test/<class>/*.png, or a folder of MNIST / Fashion-MNIST IDX files (gzipped or raw).
         """
 
-    /// Opens the folder at `path`, recognizing its layout.
-    public static func open(_ path: String) throws -> DataSource {
+    /// Opens the folder at `path`, recognizing its layout. With `testOnly` (evaluation), a
+    /// folder holding only the test split is enough; ``train`` is then the test split too.
+    public static func open(_ path: String, testOnly: Bool = false) throws -> DataSource {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw DataSourceError.notFound(path: path)
         }
+        guard isDir.boolValue else { throw DataSourceError.notAFolder(path: path) }
         let fm = FileManager.default
         func has(_ name: String) -> Bool { fm.fileExists(atPath: (path as NSString).appendingPathComponent(name)) }
         if has("data_batch_1.bin") || has("test_batch.bin") {
-            return DataSource(kind: "cifar10", path: path, train: try CIFAR10(root: path, split: .train),
-                              test: try CIFAR10(root: path, split: .test),
-                              mean: [0.4914, 0.4822, 0.4465], std: [0.2470, 0.2435, 0.2616])
+            let test = try CIFAR10(root: path, split: .test)
+            return DataSource(kind: "cifar10", path: path, train: testOnly && !has("data_batch_1.bin") ? test : try CIFAR10(root: path, split: .train),
+                              test: test, mean: [0.4914, 0.4822, 0.4465], std: [0.2470, 0.2435, 0.2616])
         }
         if has("train-images-idx3-ubyte.gz") || has("train-images-idx3-ubyte") {
             let train = try MNIST(root: path, split: .train), test = try MNIST(root: path, split: .test)
@@ -94,12 +96,14 @@ public struct DataSource {
 /// Problems finding training data.
 public enum DataSourceError: Error, CustomStringConvertible {
     case notFound(path: String)
+    case notAFolder(path: String)
     case unrecognized(path: String, reason: String)
     case none
 
     public var description: String {
         switch self {
         case let .notFound(path): return "data folder '\(path)' does not exist\n" + DataSource.howToGetCIFAR10
+        case let .notAFolder(path): return "--data '\(path)' is a file; it must be the folder that holds the data\n" + DataSource.howToGetCIFAR10
         case let .unrecognized(path, reason): return "cannot use '\(path)' as data: \(reason)"
         case .none: return DataSource.howToGetCIFAR10
         }

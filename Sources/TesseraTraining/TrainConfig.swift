@@ -8,7 +8,7 @@ public enum TesseraVersion {
 }
 
 /// Everything that defines a training run; written to `<out>/config.json` and read back by `--resume`.
-public struct TrainConfig: Codable, Equatable {
+public struct TrainConfig: Codable, Equatable, Sendable {
     /// Model name in ``ModelZoo`` (`tessera models` lists them).
     public var model = "resnet20"
     /// Data folder (CIFAR-10 binary, image folder with train/ and test/, or IDX files).
@@ -55,6 +55,9 @@ public struct TrainConfig: Codable, Equatable {
     public var initFrom: String?
     /// Parameters to freeze.
     public var freeze = FreezeMode.none
+    /// Resize every image to this square before augmentation (nil: the data's own size), e.g.
+    /// 224 for an ImageNet-stem model on CIFAR.
+    public var resize: Int?
     /// Output folder of the run.
     public var out: String
 

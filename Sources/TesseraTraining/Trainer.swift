@@ -33,29 +33,34 @@ public struct EpochMetrics: Codable, Equatable {
 public enum TrainingError: Error, CustomStringConvertible {
     /// The loss became NaN or infinite.
     case nonFiniteLoss(epoch: Int, step: Int, value: Float)
-    /// SIGINT arrived; the current weights were saved to `savedTo`.
-    case interrupted(epoch: Int, step: Int, savedTo: String?)
+    /// A signal (SIGINT, SIGTERM, SIGHUP) arrived; the run was saved to `savedTo`, which
+    /// `--resume` continues from that step.
+    case interrupted(signal: Int32, epoch: Int, step: Int, savedTo: String?)
+    /// A resume whose checkpoint does not fit the run as configured now.
+    case cannotResume(path: String, reason: String)
 
     public var description: String {
         switch self {
         case let .nonFiniteLoss(epoch, step, value):
             return "training stopped: loss is \(value) at epoch \(epoch), step \(step) (try a lower learning rate)"
-        case let .interrupted(epoch, step, saved):
-            return "interrupted at epoch \(epoch), step \(step)" + (saved.map { "; weights saved to \($0)" } ?? "")
-                + "; `--resume` continues from the last completed epoch"
+        case let .interrupted(signal, epoch, step, saved):
+            return "interrupted by \(Interruption.name(signal)) at epoch \(epoch), step \(step)"
+                + (saved.map { "; saved to \($0): `--resume` continues from this step" } ?? "")
+        case let .cannotResume(path, reason):
+            return "cannot resume from \(path): \(reason)"
         }
+    }
+
+    /// The exit status a command reports: 128 + the signal for an interruption (130 for Ctrl-C), else 1.
+    public var exitStatus: Int32 {
+        if case let .interrupted(signal, _, _, _) = self { return 128 + signal }
+        return 1
     }
 }
 
-/// Set by SIGINT; the trainer checks it after every step.
-enum Interrupt {
-    /// Set from the signal handler: a plain C atomic-free flag is what async-signal safety allows;
-    /// it is only ever set to true, and read after each step.
-    nonisolated(unsafe) static var requested = false
-}
-
 /// Trains a classifier: epochs of (forward, loss, backward, step), evaluation after each,
-/// metrics, checkpoints and curves in an output folder, and exact resume.
+/// metrics, checkpoints and curves in an output folder, and exact resume — from the end of an
+/// epoch, or from the step where a signal stopped it.
 ///
 /// The loop it runs is the plain one:
 /// ```swift
@@ -66,6 +71,10 @@ enum Interrupt {
 ///     optimizer.step()
 /// }
 /// ```
+///
+/// Batch norms whose parameters are all frozen (``Module/freeze(prefix:)``, `--freeze
+/// backbone`) run in evaluation mode during training, the usual fine-tuning practice: their
+/// running statistics stay those of the weights loaded.
 public final class Trainer {
     /// The model being trained.
     public let model: Module
@@ -80,10 +89,12 @@ public final class Trainer {
     /// Where metrics, checkpoints and curves go (nil: nowhere).
     public var outputDirectory: URL?
     /// What every checkpoint records about the model and its data (the trainer fills in the epoch,
-    /// step and generator state); nil writes checkpoints without it.
+    /// step, generator state and data size); nil writes checkpoints without it.
     public var checkpointInfo: CheckpointInfo?
     /// Print progress (bar on a terminal, periodic lines otherwise).
     public var showProgress = true
+    /// The other processes of a data-parallel run (nil: this process trains alone).
+    public var coordinator: TrainingCoordinator?
 
     /// The training batches (shuffled and augmented per epoch from its seed: resume is exact).
     public let trainLoader: DataLoader
@@ -96,6 +107,8 @@ public final class Trainer {
     public private(set) var globalStep = 0
     /// Metrics of the completed epochs.
     public private(set) var history: [EpochMetrics] = []
+    /// Steps of epoch ``completedEpochs`` + 1 already done (by a resumed run), with their totals and time.
+    private var partialSteps = 0, partialTotals = EpochTotals(), partialSeconds = 0.0
 
     /// A trainer for `epochs` epochs over `train`, evaluating on `test` after each.
     public init(model: Module, optimizer: Optimizer, epochs: Int, learningRate: @escaping (Int) -> Float,
@@ -110,22 +123,53 @@ public final class Trainer {
     }
 
     var metricsURL: URL? { outputDirectory?.appendingPathComponent("metrics.jsonl") }
-    /// `<out>/last.safetensors`, rewritten after every epoch.
+    /// `<out>/last.safetensors`, rewritten after every epoch and when a signal stops the run.
     public var lastCheckpointURL: URL? { outputDirectory?.appendingPathComponent("last.safetensors") }
+    private var writesOutputs: Bool { coordinator?.writesOutputs ?? true }
 
     /// Restores model, optimizer, step counters, the process-wide RNG and the metrics history
-    /// from a checkpoint written by this trainer.
-    public func resume(from url: URL) throws {
+    /// from a checkpoint written by this trainer. Returns notes for the user (what was not exact).
+    /// Throws when the checkpoint does not fit the run: other data (a different number of batches
+    /// per epoch), fewer epochs configured than already done.
+    @discardableResult
+    public func resume(from url: URL) throws -> [String] {
         let ckpt = try Checkpoint.load(from: url)
         guard let info = ckpt.info else { throw CheckpointError.missingMetadata(path: url.path, key: "tessera (epoch, step, generator)") }
+        let batches = trainLoader.batchCount
+        if let written = info.batchesPerEpoch, written != batches {
+            throw TrainingError.cannotResume(path: url.path, reason: "the run had \(written) batches per epoch"
+                + (info.trainSamples.map { " (\($0) training images)" } ?? "")
+                + "; the data now gives \(batches) (\(trainLoader.dataset.count) images): the data changed since the run started")
+        }
+        if info.batchesPerEpoch == nil, info.globalStep != info.epoch * batches + info.stepInEpoch {
+            throw TrainingError.cannotResume(path: url.path, reason: "\(info.globalStep) steps in \(info.epoch) epochs do not fit "
+                + "\(batches) batches per epoch: the data changed since the run started")
+        }
+        if info.epoch > epochs || (info.epoch == epochs && info.stepInEpoch > 0) {
+            throw TrainingError.cannotResume(path: url.path, reason: "the run has done \(info.epoch) epochs; --epochs is \(epochs)")
+        }
+        if info.stepInEpoch >= batches {
+            throw TrainingError.cannotResume(path: url.path, reason: "step \(info.stepInEpoch) of an epoch of \(batches) batches")
+        }
         do { _ = try model.loadStateDict(ckpt.model, strict: true) } catch {
             throw CheckpointError.incompatible(path: url.path, reason: "\(error)")
         }
-        try optimizer.loadStateDict(ckpt.optimizer)
-        completedEpochs = ckpt.epoch
-        globalStep = ckpt.globalStep
+        var notes: [String] = []
+        if ckpt.optimizer.isEmpty {
+            notes.append("\(url.path) has no optimizer state: the optimizer starts afresh (no momentum), so this run will not "
+                         + "match one that was never interrupted")
+        } else {
+            try optimizer.loadStateDict(ckpt.optimizer)
+        }
+        completedEpochs = info.epoch
+        globalStep = info.globalStep
+        partialSteps = info.stepInEpoch
+        partialTotals = info.partialEpoch ?? EpochTotals()
+        partialSeconds = info.partialEpochSeconds ?? 0
         if let rng = info.rng.flatMap(SeededGenerator.init(words:)) {
             GlobalRandom.with { $0 = rng }
+        } else {
+            notes.append("\(url.path) has no generator state: initializations after this point differ from the original run")
         }
         history = []
         if let m = metricsURL, let text = try? String(contentsOf: m, encoding: .utf8) {
@@ -133,88 +177,118 @@ public final class Trainer {
             history = text.split(separator: "\n").compactMap { try? decoder.decode(EpochMetrics.self, from: Data($0.utf8)) }
                 .filter { $0.epoch <= completedEpochs }
         }
+        return notes
     }
 
-    /// Trains the remaining epochs. Throws ``TrainingError`` on a non-finite loss or SIGINT.
+    /// Trains the remaining epochs. Throws ``TrainingError`` on a non-finite loss or a signal
+    /// (after saving the run, so `--resume` continues from that step).
     @discardableResult
     public func fit() throws -> [EpochMetrics] {
-        if let dir = outputDirectory {
+        if let dir = outputDirectory, writesOutputs {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            AtomicFile.removeLeftovers(in: dir)
             try rewriteMetrics()
         }
+        try coordinator?.synchronizeStart(model: model, optimizer: optimizer)
         let progress = ProgressReporter()
         while completedEpochs < epochs {
             let epoch = completedEpochs + 1
             let start = Date()
             model.train()
-            var lossSum = 0.0, correct = 0, seen = 0, step = 0
+            Trainer.keepFrozenBatchNormsInEvaluation(model)
+            var totals = partialTotals, step = partialSteps
+            let carried = partialSeconds
+            (partialSteps, partialTotals, partialSeconds) = (0, EpochTotals(), 0)
             var lr = learningRate(globalStep)
             let batchesPerEpoch = trainLoader.batchCount
-            let batches = trainLoader.epoch(completedEpochs)
+            let firstStep = step
+            let batches = trainLoader.epoch(completedEpochs, startingAt: step)
             while let batch = try batches.next() {
                 step += 1
                 lr = learningRate(globalStep)
                 optimizer.lr = lr
                 let logits = model(batch.images)
                 let loss = crossEntropy(logits, batch.labelIndices, labelSmoothing: labelSmoothing)
-                let value = loss.item()
+                let value = try coordinator?.agreedLoss(loss.item()) ?? loss.item()
                 guard value.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, step: step, value: value) }
                 optimizer.zeroGrad()
                 loss.backward()
+                try coordinator?.reduceGradients()
                 optimizer.step()
                 globalStep += 1
                 let n = batch.count
-                lossSum += Double(value) * Double(n)
-                correct += Trainer.correctCount(logits, batch.labelIndices)
-                seen += n
-                if showProgress {
+                totals.lossSum += Double(loss.item()) * Double(n)
+                totals.correct += Trainer.correctCount(logits, batch.labelIndices)
+                totals.seen += n
+                if showProgress && writesOutputs {
                     let elapsed = Date().timeIntervalSince(start)
-                    let rate = Double(seen) / max(elapsed, 1e-9)
-                    let eta = elapsed / Double(step) * Double(max(batchesPerEpoch - step, 0))
+                    let rate = Double(totals.seen) / max(elapsed + carried, 1e-9)
+                    let eta = elapsed / Double(max(step - firstStep, 1)) * Double(max(batchesPerEpoch - step, 0))
                     progress.update(epoch: epoch, epochs: epochs, batch: step, batches: batchesPerEpoch, imagesPerSecond: rate,
-                                    loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen), eta: eta)
+                                    loss: totals.meanLoss, accuracy: totals.accuracy, eta: eta)
                 }
-                if Interrupt.requested {
+                let stop = try coordinator?.agreedStop(Interruption.pending != nil) ?? (Interruption.pending != nil)
+                if stop && step < batchesPerEpoch {
                     progress.finishLine()
-                    throw TrainingError.interrupted(epoch: epoch, step: step, savedTo: try saveInterrupted())
+                    let saved = try saveMidEpoch(step: step, totals: totals, seconds: carried + Date().timeIntervalSince(start))
+                    throw TrainingError.interrupted(signal: Interruption.pending ?? SIGTERM, epoch: epoch, step: step, savedTo: saved)
                 }
             }
-            let trainSeconds = Date().timeIntervalSince(start)
-            if showProgress { progress.finishLine() }
-            var metrics = EpochMetrics(epoch: epoch, trainLoss: seen > 0 ? lossSum / Double(seen) : .nan,
-                                       trainAccuracy: seen > 0 ? Double(correct) / Double(seen) : 0,
+            let trainSeconds = carried + Date().timeIntervalSince(start)
+            if showProgress && writesOutputs { progress.finishLine() }
+            totals = try coordinator?.sum(totals) ?? totals
+            var metrics = EpochMetrics(epoch: epoch, trainLoss: totals.meanLoss, trainAccuracy: totals.accuracy,
                                        testLoss: nil, testAccuracy: nil, lr: Double(lr), seconds: 0,
-                                       imagesPerSecond: Double(seen) / max(trainSeconds, 1e-9))
+                                       imagesPerSecond: Double(totals.seen) / max(trainSeconds, 1e-9))
+            try coordinator?.synchronizeBuffers(model: model)
             if let testLoader {
-                let r = try Trainer.evaluate(model, loader: testLoader)
-                metrics.testLoss = r.loss
+                let r = try coordinator?.sum(Trainer.evaluationTotals(model, loader: testLoader)) ?? Trainer.evaluationTotals(model, loader: testLoader)
+                metrics.testLoss = r.meanLoss
                 metrics.testAccuracy = r.accuracy
             }
-            metrics.seconds = Date().timeIntervalSince(start)
+            metrics.seconds = carried + Date().timeIntervalSince(start)
             completedEpochs = epoch
             history.append(metrics)
-            if showProgress { print(Trainer.summary(metrics, epochs: epochs)); fflush(nil) }
+            if showProgress && writesOutputs { print(Trainer.summary(metrics, epochs: epochs)); fflush(nil) }
             try writeEpochOutputs(metrics)
+            if let signal = Interruption.pending, completedEpochs < epochs {
+                throw TrainingError.interrupted(signal: signal, epoch: epoch, step: step, savedTo: lastCheckpointURL?.path)
+            }
         }
         return history
     }
 
+    /// Puts into evaluation mode every batch norm with parameters, all of them frozen.
+    static func keepFrozenBatchNormsInEvaluation(_ model: Module) {
+        for (_, m) in model.namedModules() {
+            guard let bn = m as? BatchNorm else { continue }
+            let params = bn.ownParameters
+            if !params.isEmpty && params.allSatisfy({ !$0.tensor.requiresGrad }) { bn.eval() }
+        }
+    }
+
     /// Mean loss (cross-entropy, no smoothing) and accuracy of `model` in evaluation mode.
     public static func evaluate(_ model: Module, loader: DataLoader) throws -> (loss: Double, accuracy: Double) {
+        let t = try evaluationTotals(model, loader: loader)
+        return (t.meanLoss, t.accuracy)
+    }
+
+    /// The loss and accuracy totals of `model` in evaluation mode over `loader`'s batches.
+    public static func evaluationTotals(_ model: Module, loader: DataLoader) throws -> EpochTotals {
         let wasTraining = model.isTraining
         model.eval()
         defer { model.train(wasTraining) }
-        var lossSum = 0.0, correct = 0, seen = 0
+        var totals = EpochTotals()
         try withNoGrad {
             let batches = loader.epoch(0)
             while let batch = try batches.next() {
                 let logits = model(batch.images)
-                lossSum += Double(crossEntropy(logits, batch.labelIndices, reduction: .sum).item())
-                correct += correctCount(logits, batch.labelIndices)
-                seen += batch.count
+                totals.lossSum += Double(crossEntropy(logits, batch.labelIndices, reduction: .sum).item())
+                totals.correct += correctCount(logits, batch.labelIndices)
+                totals.seen += batch.count
             }
         }
-        return (seen > 0 ? lossSum / Double(seen) : .nan, seen > 0 ? Double(correct) / Double(seen) : 0)
+        return totals
     }
 
     /// How many rows of `logits` [N, C] have their maximum at the label.
@@ -241,19 +315,32 @@ public final class Trainer {
 
     // MARK: Outputs
 
-    private func checkpoint() -> Checkpoint {
+    private func checkpoint(stepInEpoch: Int = 0, totals: EpochTotals? = nil, seconds: Double? = nil) -> Checkpoint {
         var info = checkpointInfo
         info?.epoch = completedEpochs
         info?.globalStep = globalStep
         info?.rng = GlobalRandom.with { $0.words }
+        info?.stepInEpoch = stepInEpoch
+        info?.partialEpoch = totals
+        info?.partialEpochSeconds = seconds
+        info?.batchesPerEpoch = trainLoader.batchCount
+        info?.trainSamples = trainLoader.sampleOrder?.count ?? trainLoader.dataset.count
         return Checkpoint(model: model.stateDict(), optimizer: optimizer.stateDict(), info: info)
     }
 
     private func writeEpochOutputs(_ metrics: EpochMetrics) throws {
-        guard let dir = outputDirectory else { return }
+        guard let dir = outputDirectory, writesOutputs else { return }
         try checkpoint().save(to: dir.appendingPathComponent("last.safetensors"))
         try rewriteMetrics()
         try Curves.write(history, to: dir.appendingPathComponent("curves.png"))
+    }
+
+    /// The run as it stands after `step` steps of the current epoch, as `last.safetensors`.
+    private func saveMidEpoch(step: Int, totals: EpochTotals, seconds: Double) throws -> String? {
+        try coordinator?.synchronizeBuffers(model: model)
+        guard let url = lastCheckpointURL, writesOutputs else { return nil }
+        try checkpoint(stepInEpoch: step, totals: totals, seconds: seconds).save(to: url)
+        return url.path
     }
 
     /// Rewrites metrics.jsonl from the history (atomically), so a resumed run never repeats lines.
@@ -263,18 +350,6 @@ public final class Trainer {
         encoder.outputFormatting = [.sortedKeys]
         var text = ""
         for m in history { text += String(decoding: try encoder.encode(m), as: UTF8.self) + "\n" }
-        try Data(text.utf8).write(to: url, options: .atomic)
-    }
-
-    private func saveInterrupted() throws -> String? {
-        guard let dir = outputDirectory else { return nil }
-        let url = dir.appendingPathComponent("interrupted.safetensors")
-        try checkpoint().save(to: url)
-        return url.path
-    }
-
-    /// Makes SIGINT stop training cleanly after the current step (the handler only sets a flag).
-    public static func installInterruptHandler() {
-        signal(SIGINT) { _ in Interrupt.requested = true }
+        try AtomicFile.write(Data(text.utf8), to: url)
     }
 }

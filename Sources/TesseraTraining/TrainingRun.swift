@@ -18,6 +18,9 @@ public struct TrainingRun {
     public let schedule: LRSchedule
     /// The trainer that runs the epochs.
     public let trainer: Trainer
+    /// What the user should know about this run's set-up (adapted weights, a model that expects
+    /// other images than the data's).
+    public private(set) var warnings: [String] = []
 
     /// Sets everything up; throws for unusable data, unknown names or incompatible weights.
     public init(config: TrainConfig) throws {
@@ -28,22 +31,29 @@ public struct TrainingRun {
         self.source = source
         let train: any Dataset = config.subset.map { SubsetDataset(source.train, first: $0) } ?? source.train
         let classes = source.train.classCount
-        let shape = source.train.sampleShape
+        let shape = try TrainingRun.inputShape(config, source: source)
 
-        let model = try TrainingRun.makeModel(config.model, classes: classes, inputShape: shape.dims, initFrom: config.initFrom)
+        let (model, adapted) = try TrainingRun.makeModel(config.model, classes: classes, inputShape: shape.dims, initFrom: config.initFrom)
         self.model = model
+        warnings += adapted
+        if let expected = try? ModelZoo.entry(config.model).inputShape, !(try ModelZoo.entry(config.model)).sizesToInput,
+           expected[1] > 2 * shape.height, config.resize == nil {
+            warnings.append("\(config.model) is built for \(expected[1])×\(expected[2]) images and the data's are \(shape.height)×\(shape.width): "
+                            + "its stem downsamples them to \(max(shape.height / 32, 1))×\(max(shape.width / 32, 1)) by the last stage; "
+                            + "pass --resize \(expected[1]) to train at its size, or use a _cifar variant")
+        }
         if config.freeze == .backbone { model.freezeBackbone() }
 
         let trainLoader = DataLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: false,
                                      seed: config.seed, transform: try TrainingRun.trainTransform(config, source: source), prefetch: 2)
         let test: any Dataset = config.testSubset.map { SubsetDataset(source.test, first: $0) } ?? source.test
         let testLoader = DataLoader(dataset: test, batchSize: max(config.batchSize, 256), shuffle: false,
-                                    transform: Normalize(mean: source.mean, std: source.std), prefetch: 2)
+                                    transform: TrainingRun.evaluationTransform(config, source: source), prefetch: 2)
 
         if let initialized = model as? DataInitializedModel, config.initFrom == nil {
             // Data-dependent layers are set from (up to) 5,000 normalized training images.
             let sample = DataLoader(dataset: SubsetDataset(train, first: 5000), batchSize: 5000, shuffle: false,
-                                    transform: Normalize(mean: source.mean, std: source.std), prefetch: 0)
+                                    transform: TrainingRun.evaluationTransform(config, source: source), prefetch: 0)
             if let batch = try sample.epoch(0).next() { try initialized.initialize(fromData: batch.images) }
         }
         let optimizer = try TrainingRun.makeOptimizer(config, model: model)
@@ -58,12 +68,33 @@ public struct TrainingRun {
         trainer.outputDirectory = URL(fileURLWithPath: config.out)
         trainer.checkpointInfo = CheckpointInfo(model: config.model, classNames: source.train.classNames, inputShape: shape.dims,
                                                 mean: source.mean, std: source.std)
+        if config.freeze == .backbone {
+            let frozenNorms = model.namedModules().filter { ($0.module as? BatchNorm).map { !$0.ownParameters.isEmpty && $0.ownParameters.allSatisfy { !$0.tensor.requiresGrad } } ?? false }.count
+            if frozenNorms > 0 { warnings.append("--freeze backbone: \(frozenNorms) frozen batch norms run in evaluation mode (their running statistics stay the loaded ones)") }
+        }
+    }
+
+    /// The shape the model sees: the data's, or `--resize`'s square.
+    static func inputShape(_ config: TrainConfig, source: DataSource) throws -> SampleShape {
+        let s = source.train.sampleShape
+        guard let r = config.resize else { return s }
+        guard r >= 8 && r <= 4096 else { throw TrainSetupError.invalid("--resize must be in 8…4096, got \(r)") }
+        return SampleShape(channels: s.channels, height: r, width: r)
+    }
+
+    /// `--resize` (bilinear, to a square), then normalization: what evaluation sees.
+    static func evaluationTransform(_ config: TrainConfig, source: DataSource) -> Compose {
+        var transforms: [any Transform] = []
+        if let r = config.resize { transforms.append(Resize(height: r, width: r)) }
+        transforms.append(Normalize(mean: source.mean, std: source.std))
+        return Compose(transforms)
     }
 
     /// Random crop (reflect padding) and horizontal flip for square RGB images, then normalization.
     static func trainTransform(_ config: TrainConfig, source: DataSource) throws -> Compose {
-        let shape = source.train.sampleShape
+        let shape = try inputShape(config, source: source)
         var transforms: [any Transform] = []
+        if let r = config.resize { transforms.append(Resize(height: r, width: r)) }
         let augments = config.augment && shape.height == shape.width && shape.height >= 16 && shape.channels == 3
         if !augments && (config.flip != nil || config.translate != nil) {
             throw TrainSetupError.invalid("--flip and --translate apply to augmented square RGB images; this run has "
@@ -125,19 +156,26 @@ public struct TrainingRun {
 
     /// A model from the registry for `classes` outputs and inputs of `inputShape`, optionally
     /// initialized from a safetensors state dict whose head is then replaced for `classes`.
-    public static func makeModel(_ name: String, classes: Int, inputShape: [Int], initFrom: String?) throws -> ClassifierModel {
-        guard let initFrom else { return try ModelZoo.make(name, classes: classes, inputShape: inputShape) }
+    /// Returns the model and what was adapted to load the weights (see ``StateDictAdapter``).
+    public static func makeModel(_ name: String, classes: Int, inputShape: [Int], initFrom: String?) throws -> (ClassifierModel, [String]) {
+        guard let initFrom else { return (try ModelZoo.make(name, classes: classes, inputShape: inputShape), []) }
+        guard FileManager.default.fileExists(atPath: initFrom) else { throw CheckpointError.notFound(path: initFrom) }
         let ckpt = try Checkpoint.load(from: URL(fileURLWithPath: initFrom))
         // Build with the head the weights were trained with, load strictly, then swap the head.
         let probe = try ModelZoo.make(name, classes: classes, inputShape: inputShape)
+        var (weights, notes) = StateDictAdapter.adapt(ckpt.model, to: probe)
         let headKey = probe.headPath + ".weight"
-        let weightClasses = ckpt.model[headKey]?.shape.first ?? classes
+        let weightClasses = weights[headKey]?.shape.first ?? classes
         let model = weightClasses == classes ? probe : try ModelZoo.make(name, classes: weightClasses, inputShape: inputShape)
-        do { _ = try model.loadStateDict(ckpt.model, strict: true) } catch {
+        if weightClasses != classes { (weights, notes) = StateDictAdapter.adapt(ckpt.model, to: model) }
+        do { _ = try model.loadStateDict(weights, strict: true) } catch {
             throw CheckpointError.incompatible(path: initFrom, reason: "\(error)")
         }
-        if weightClasses != classes { model.replaceHead(classes: classes) }
-        return model
+        if weightClasses != classes {
+            model.replaceHead(classes: classes)
+            notes.append("the head \(headKey) was trained for \(weightClasses) classes: a new \(classes)-class head was initialized")
+        }
+        return (model, notes.map { "--init-from \(initFrom): " + $0 })
     }
 
     /// Writes `<out>/config.json` (configuration, version, machine).
@@ -152,9 +190,10 @@ public struct TrainingRun {
             "openblas_config": BLAS.config, "kernel_isa": Runtime.isa.rawValue, "host": ProcessInfo.processInfo.hostName,
         ]
         let object: [String: Any] = ["config": configObject, "tessera_version": TesseraVersion.string, "machine": machine,
-                                     "parameters": model.parameterCount, "data_kind": source.kind]
+                                     "parameters": model.parameterCount, "data_kind": source.kind,
+                                     "class_names": source.train.classNames, "mean": source.mean, "std": source.std]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: dir.appendingPathComponent("config.json"), options: .atomic)
+        try AtomicFile.write(data, to: dir.appendingPathComponent("config.json"))
     }
 
     /// Reads the configuration of an earlier run from `<dir>/config.json`.

@@ -162,7 +162,9 @@ public final class DataLoader: Sendable {
 
     /// The batches of epoch `epoch`, produced in the background when `prefetch > 0`.
     /// Call `next()` until it returns nil; dropping the iterator early stops the workers.
-    public func epoch(_ epoch: Int) -> Epoch { Epoch(loader: self, epoch: epoch) }
+    /// `startingAt` skips the first batches without building them (a resumed run continues
+    /// mid-epoch with the same batches it would have had).
+    public func epoch(_ epoch: Int, startingAt first: Int = 0) -> Epoch { Epoch(loader: self, epoch: epoch, first: first) }
 
     /// Calls `body` with every batch of epoch `epoch`, in order.
     public func forEachBatch(epoch: Int, _ body: (Batch) throws -> Void) throws {
@@ -225,20 +227,22 @@ public final class DataLoader: Sendable {
         public let order: [Int]
         /// Batches in this epoch.
         public let batchCount: Int
-        private var nextBatch = 0
+        private var nextBatch: Int
         private var failed = false
         private let state: PrefetchState?
         private let workspace: SampleBuffer?
 
-        init(loader: DataLoader, epoch: Int) {
+        init(loader: DataLoader, epoch: Int, first: Int) {
+            precondition(first >= 0, "DataLoader.epoch: startingAt must be >= 0, got \(first)")
             self.loader = loader
             self.epoch = epoch
             let order = loader.order(epoch: epoch)
             self.order = order
             self.batchCount = loader.batchCount
-            if loader.prefetch > 0 && batchCount > 0 {
+            nextBatch = min(first, batchCount)
+            if loader.prefetch > 0 && batchCount > nextBatch {
                 workspace = nil
-                let state = PrefetchState(total: batchCount, depth: loader.prefetch)
+                let state = PrefetchState(total: batchCount, depth: loader.prefetch, first: min(first, batchCount))
                 self.state = state
                 let workers = min(loader.workers, batchCount)
                 state.running = workers
@@ -289,9 +293,11 @@ final class PrefetchState: @unchecked Sendable {
     let total: Int
     let depth: Int
 
-    init(total: Int, depth: Int) {
+    init(total: Int, depth: Int, first: Int = 0) {
         self.total = total
         self.depth = depth
+        claimed = first
+        consumed = first
     }
 
     /// A worker's loop: claim the next batch index while fewer than `depth` batches are ahead

@@ -6,6 +6,10 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
+#if canImport(Tessera)
+import Tessera   // AtomicFile (the fuzz build compiles AtomicFile.swift into its own module instead)
+#endif
 
 /// A failed file operation: the path and the system's reason.
 struct FileIOError: Error, CustomStringConvertible {
@@ -98,39 +102,13 @@ enum FileIO {
         return bytes
     }
 
-    /// Writes `bytes` to `path` atomically: a temporary file in the same directory is
-    /// written, flushed to disk and renamed over `path`, so readers see either the old
-    /// file or the complete new one, never a partial file.
+    /// Writes `bytes` to `path` atomically and durably (``AtomicFile``).
     static func writeAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[..<$0]) } ?? "."
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        guard !name.isEmpty else { throw FileIOError(path: path, reason: "not a file path", notFound: false) }
-        var rng = SystemRandomNumberGenerator()
-        let temp = "\(directory.isEmpty ? "" : directory)/.\(name).tmp-\(getpid())-\(String(rng.next() & 0xFFFF_FFFF, radix: 16))"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw FileIOError.errno(path, "cannot create temporary file \(temp)") }
-        var ok = false
-        defer { if !ok { unlink(temp) } }
-        var done = 0
-        while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if Glibc_errno() == EINTR { continue }
-                let error = FileIOError.errno(path, "write failed")
-                close(fd)
-                throw error
-            }
-            done += n
+        do {
+            try AtomicFile.write(bytes, to: URL(fileURLWithPath: path))
+        } catch let e as FileWriteError {
+            throw FileIOError(path: path, reason: e.reason, notFound: false)
         }
-        if fsync(fd) != 0 {
-            let error = FileIOError.errno(path, "fsync failed")
-            close(fd)
-            throw error
-        }
-        guard close(fd) == 0 else { throw FileIOError.errno(path, "close failed") }
-        guard rename(temp, path) == 0 else { throw FileIOError.errno(path, "cannot rename temporary file into place") }
-        ok = true
     }
 
     /// The names of the entries of a directory (without "." and ".."), unsorted.

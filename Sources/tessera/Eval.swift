@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Tessera
 import TesseraTraining
+import TesseraModels
 import TesseraVision
 
 struct Eval: ParsableCommand {
@@ -15,12 +16,15 @@ struct Eval: ParsableCommand {
     @Flag(help: "Test-time augmentation: average the logits of each image and its horizontal flip (--tta-level 1).") var tta = false
     @Option(parsing: .unconditional, help: "Test-time augmentation level: 0 none, 1 flip, 2 flip and one-pixel translations (6 views).") var ttaLevel: Int?
     @Option(parsing: .unconditional, help: "Threads Tessera computes with (1 to 1024).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Resize every test image to this square first (e.g. 224 for an ImageNet-stem model on CIFAR; default: the size the model was trained at, when it differs from the data's).")
+    var resize: Int?
 
     func validate() throws {
         try Check.range(batchSize, 1...65536, "--batch-size")
         try Check.range(threads, 1...1024, "--threads")
         if let ttaLevel { try Check.range(ttaLevel, 0...2, "--tta-level") }
         if tta && ttaLevel != nil { throw ValidationError("give --tta or --tta-level, not both") }
+        if let resize { try Check.range(resize, 8...4096, "--resize") }
     }
 
     func run() throws {
@@ -28,17 +32,31 @@ struct Eval: ParsableCommand {
             Runtime.threads = threads
             let loaded = try LoadedModel(checkpoint: checkpoint, modelName: model)
             guard let path = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
-            let source = try DataSource.open(path)
+            let source = try DataSource.open(path, testOnly: true)
             let level = ttaLevel ?? (tta ? 1 : 0)
             guard let augmentation = TestTimeAugmentation(rawValue: level) else {
                 throw TrainSetupError.invalid("--tta-level must be 0, 1 or 2, got \(level)")
             }
             let classes = loaded.classNames.count
-            guard source.test.sampleShape == loaded.inputShape else {
-                throw TrainSetupError.invalid("the data's images are \(source.test.sampleShape) but the model takes \(loaded.inputShape)")
+            let data = source.test.sampleShape, want = loaded.inputShape
+            guard data.channels == want.channels else {
+                throw TrainSetupError.invalid("the data's images have \(data.channels) channels but the model takes \(want.channels)")
             }
-            let loader = DataLoader(dataset: source.test, batchSize: batchSize, shuffle: false,
-                                    transform: Normalize(mean: loaded.mean, std: loaded.std), prefetch: 2)
+            // The model's training size when it differs from the data's (ResNets take any size; the
+            // MLP only its own), or --resize.
+            var side: (Int, Int)? = resize.map { ($0, $0) }
+            if side == nil && (data.height != want.height || data.width != want.width) {
+                if try ModelZoo.entry(loaded.name).sizesToInput {
+                    side = (want.height, want.width)
+                } else {
+                    FileHandle.standardError.write(Data(("warning: the model was trained on \(want.height)×\(want.width) images and the data's are "
+                        + "\(data.height)×\(data.width); evaluating at the data's size (pass --resize \(want.height) to resize them)\n").utf8))
+                }
+            }
+            var transforms: [any Transform] = []
+            if let (h, w) = side { transforms.append(Resize(height: h, width: w)) }
+            transforms.append(Normalize(mean: loaded.mean, std: loaded.std))
+            let loader = DataLoader(dataset: source.test, batchSize: batchSize, shuffle: false, transform: Compose(transforms), prefetch: 2)
             var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
             try withNoGrad {
                 let batches = loader.epoch(0)

@@ -12,53 +12,77 @@ struct Train: ParsableCommand {
             Example: tessera train --model resnet20 --epochs 30 --out runs/r20
             Resume an interrupted run (same seed: the same weights as an uninterrupted one):
               tessera train --resume runs/r20
+            On --resume, --epochs (more epochs: the schedule is stretched from the current step),
+            --data (the same data moved) and --threads may change; any other option is refused.
+            Ctrl-C, SIGTERM and SIGHUP save the run at the current step and exit with 128 + the
+            signal; --resume continues from that step.
             Fine-tune weights exported from PyTorch (safetensors.torch.save_file(model.state_dict(), path)):
               tessera train --model resnet18_cifar --init-from w.safetensors --freeze backbone
             """)
 
-    @Option(help: ArgumentHelp("Model name.", discussion: ModelZoo.names.joined(separator: ", ")))
-    var model = "resnet20"
+    private static let defaults = TrainConfig(data: "", out: "")
+
+    @Option(help: ArgumentHelp("Model name (default \(defaults.model)).", discussion: ModelZoo.names.joined(separator: ", ")))
+    var model: String?
     @Option(help: "Data folder: CIFAR-10 binary, an image folder with train/ and test/, or MNIST/Fashion-MNIST IDX files. Default: $TESSERA_DATA, then ../shared/data/cifar-10-batches-bin.")
     var data: String?
-    @Option(parsing: .unconditional, help: "Epochs to train (1 or more).") var epochs = 30
-    @Option(parsing: .unconditional, help: "Images per batch (1 to 65536).") var batchSize = 128
-    @Option(help: "Optimizer: \(OptimizerKind.helpList(\.summary)).") var optimizer = OptimizerKind.sgd
-    @Option(parsing: .unconditional, help: "Peak learning rate (finite, above 0).") var lr: Float = 0.1
-    @Option(parsing: .unconditional, help: "Momentum (SGD, RMSProp), in [0, 1).") var momentum: Float = 0.9
+    @Option(parsing: .unconditional, help: "Epochs to train, 1 or more (default \(defaults.epochs)).") var epochs: Int?
+    @Option(parsing: .unconditional, help: "Images per batch, 1 to 65536 (default \(defaults.batchSize)).") var batchSize: Int?
+    @Option(help: "Optimizer: \(OptimizerKind.helpList(\.summary)). Default \(defaults.optimizer.rawValue).") var optimizer: OptimizerKind?
+    @Option(parsing: .unconditional, help: "Peak learning rate, finite and above 0 (default \(defaults.lr)).") var lr: Float?
+    @Option(parsing: .unconditional, help: "Momentum (SGD, RMSProp), in [0, 1) (default \(defaults.momentum)).") var momentum: Float?
     @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
-    @Option(parsing: .unconditional, help: "Weight decay (L2 for SGD/Adam/RMSProp, decoupled for AdamW), 0 or more.") var weightDecay: Float = 5e-4
-    @Option(help: "LR schedule over the run: \(ScheduleKind.helpList(\.summary)).") var schedule = ScheduleKind.onecycle
-    @Option(parsing: .unconditional, help: "Epochs of linear warm-up before the schedule (0 up to --epochs).") var warmupEpochs = 0
-    @Option(parsing: .unconditional, help: "Label smoothing of the training loss, in [0, 1).") var labelSmoothing: Float = 0.1
-    @Option(help: "Seed for initialization, shuffling and augmentation.") var seed: UInt64 = 0
-    @Option(parsing: .unconditional, help: "Threads Tessera computes with (1 to 1024).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Weight decay (L2 for SGD/Adam/RMSProp, decoupled for AdamW), 0 or more (default \(defaults.weightDecay)).")
+    var weightDecay: Float?
+    @Option(help: "LR schedule over the run: \(ScheduleKind.helpList(\.summary)). Default \(defaults.schedule.rawValue).") var schedule: ScheduleKind?
+    @Option(parsing: .unconditional, help: "Epochs of linear warm-up before the schedule, 0 up to --epochs (default 0).") var warmupEpochs: Int?
+    @Option(parsing: .unconditional, help: "Label smoothing of the training loss, in [0, 1) (default \(defaults.labelSmoothing)).") var labelSmoothing: Float?
+    @Option(help: "Seed for initialization, shuffling and augmentation (default 0).") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Threads Tessera computes with, 1 to 1024 (default: all cores).") var threads: Int?
     @Option(parsing: .unconditional, help: "Train on the first N training images only (quick runs; 1 or more).") var subset: Int?
     @Option(parsing: .unconditional, help: "Evaluate on the first N test images only (quick runs; 1 or more).") var testSubset: Int?
     @Flag(inversion: .prefixedNo, help: "Random crop (reflect padding) and horizontal flip for RGB images.") var augment = true
     @Option(help: "Horizontal flip: \(FlipMode.helpList(\.summary)). Default: random.") var flip: FlipMode?
     @Option(parsing: .unconditional, help: "Random-crop padding in pixels (default: image size / 8, 4 for CIFAR).") var translate: Int?
-    @Option(parsing: .unconditional, help: "Learning-rate multiplier for batch-norm biases (their weight decay is divided by it); above 0.") var normBiasLrScale: Float = 1
+    @Option(parsing: .unconditional, help: "Learning-rate multiplier for batch-norm biases (their weight decay is divided by it); above 0.")
+    var normBiasLrScale: Float?
     @Option(help: "Initialize from a safetensors state dict (e.g. exported from PyTorch); the head is replaced for the data's classes.") var initFrom: String?
-    @Option(help: "Freeze parameters: \(FreezeMode.helpList(\.summary)).") var freeze = FreezeMode.none
+    @Option(help: "Freeze parameters: \(FreezeMode.helpList(\.summary)). Frozen batch norms stay in evaluation mode.") var freeze: FreezeMode?
     @Option(help: "Output folder (metrics.jsonl, config.json, curves.png, last.safetensors). Default: runs/<model>-<time>.") var out: String?
     @Option(help: "Continue the run in this folder from its last.safetensors, with its config.json.") var resume: String?
 
     func validate() throws {
-        try Check.positive(epochs, "--epochs")
-        try Check.range(batchSize, 1...65536, "--batch-size")
-        try Check.finite(lr, above: 0, "--lr")
-        try Check.fraction(momentum, "--momentum")
-        try Check.finite(weightDecay, atLeast: 0, "--weight-decay")
-        try Check.range(warmupEpochs, 0...epochs, "--warmup-epochs")
-        try Check.fraction(labelSmoothing, "--label-smoothing")
-        try Check.range(threads, 1...1024, "--threads")
+        if let epochs { try Check.positive(epochs, "--epochs") }
+        if let batchSize { try Check.range(batchSize, 1...65536, "--batch-size") }
+        if let lr { try Check.finite(lr, above: 0, "--lr") }
+        if let momentum { try Check.fraction(momentum, "--momentum") }
+        if let weightDecay { try Check.finite(weightDecay, atLeast: 0, "--weight-decay") }
+        if let warmupEpochs { try Check.range(warmupEpochs, 0...(epochs ?? Train.defaults.epochs), "--warmup-epochs") }
+        if let labelSmoothing { try Check.fraction(labelSmoothing, "--label-smoothing") }
+        if let threads { try Check.range(threads, 1...1024, "--threads") }
         if let subset { try Check.positive(subset, "--subset") }
         if let testSubset { try Check.positive(testSubset, "--test-subset") }
         if let translate { try Check.range(translate, 0...1024, "--translate") }
-        try Check.finite(normBiasLrScale, above: 0, "--norm-bias-lr-scale")
-        guard ModelZoo.names.contains(model) else {
+        if let normBiasLrScale { try Check.finite(normBiasLrScale, above: 0, "--norm-bias-lr-scale") }
+        if let model, !ModelZoo.names.contains(model) {
             throw ValidationError("--model: unknown model '\(model)'; available: \(ModelZoo.names.joined(separator: ", "))")
         }
+        if resume != nil, out != nil { throw ValidationError("--out cannot be given with --resume (the run's folder is --resume's)") }
+    }
+
+    /// The options this command line set that a resumed run cannot change (everything but
+    /// --epochs, --data and --threads).
+    private var fixedOnResume: [String] {
+        var given: [String] = []
+        func note(_ set: Bool, _ name: String) { if set { given.append(name) } }
+        note(model != nil, "--model"); note(batchSize != nil, "--batch-size"); note(optimizer != nil, "--optimizer")
+        note(lr != nil, "--lr"); note(momentum != nil, "--momentum"); note(nesterov, "--nesterov")
+        note(weightDecay != nil, "--weight-decay"); note(schedule != nil, "--schedule"); note(warmupEpochs != nil, "--warmup-epochs")
+        note(labelSmoothing != nil, "--label-smoothing"); note(seed != nil, "--seed"); note(subset != nil, "--subset")
+        note(testSubset != nil, "--test-subset"); note(!augment, "--no-augment"); note(flip != nil, "--flip")
+        note(translate != nil, "--translate"); note(normBiasLrScale != nil, "--norm-bias-lr-scale"); note(initFrom != nil, "--init-from")
+        note(freeze != nil, "--freeze")
+        return given
     }
 
     func run() throws {
@@ -66,42 +90,76 @@ struct Train: ParsableCommand {
             var config: TrainConfig
             if let resume {
                 config = try TrainingRun.readConfig(runDirectory: resume)
+                let refused = fixedOnResume
+                if !refused.isEmpty {
+                    throw ValidationError("\(refused.joined(separator: ", ")) cannot change on --resume: the run continues with the "
+                                          + "configuration in \(resume)/config.json (start a new run with --out elsewhere to change it)")
+                }
                 config.out = resume
+                if let epochs {
+                    guard epochs >= config.epochs else {
+                        throw ValidationError("--epochs \(epochs) is fewer than the run's \(config.epochs); it can only grow on --resume")
+                    }
+                    config.epochs = epochs
+                }
+                if let data { config.data = absolutePath(data) }
+                if let threads { config.threads = threads }
             } else {
                 guard let dataPath = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
+                let name = model ?? Train.defaults.model
                 let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
-                config = TrainConfig(data: dataPath, out: out ?? "runs/\(model)-\(stamp)")
-                config.model = model; config.epochs = epochs; config.batchSize = batchSize
-                config.optimizer = optimizer; config.lr = lr; config.momentum = momentum; config.nesterov = nesterov
-                config.weightDecay = weightDecay; config.schedule = schedule; config.warmupEpochs = warmupEpochs
-                config.labelSmoothing = labelSmoothing; config.seed = seed; config.threads = threads
-                config.subset = subset; config.testSubset = testSubset; config.augment = augment; config.initFrom = initFrom; config.freeze = freeze
+                config = TrainConfig(data: absolutePath(dataPath), out: out ?? "runs/\(name)-\(stamp)")
+                let d = Train.defaults
+                config.model = name; config.epochs = epochs ?? d.epochs; config.batchSize = batchSize ?? d.batchSize
+                config.optimizer = optimizer ?? d.optimizer; config.lr = lr ?? d.lr; config.momentum = momentum ?? d.momentum
+                config.nesterov = nesterov; config.weightDecay = weightDecay ?? d.weightDecay; config.schedule = schedule ?? d.schedule
+                config.warmupEpochs = warmupEpochs ?? d.warmupEpochs; config.labelSmoothing = labelSmoothing ?? d.labelSmoothing
+                config.seed = seed ?? d.seed; config.threads = threads ?? d.threads
+                config.subset = subset; config.testSubset = testSubset; config.augment = augment
+                config.initFrom = initFrom.map(absolutePath); config.freeze = freeze ?? d.freeze
                 config.flip = flip; config.translate = translate; config.normBiasLRScale = normBiasLrScale
             }
+            // The folder is this process's until it exits: a second run on it fails here.
+            let lock = try RunLock(directory: URL(fileURLWithPath: config.out))
             let run = try TrainingRun(config: config)
-            if let resume {
-                let ckpt = URL(fileURLWithPath: resume).appendingPathComponent("last.safetensors")
-                try run.trainer.resume(from: ckpt)
-                print("resuming \(resume) after epoch \(run.trainer.completedEpochs) of \(config.epochs)")
+            let checkpoint = URL(fileURLWithPath: config.out).appendingPathComponent("last.safetensors")
+            if let resume, FileManager.default.fileExists(atPath: checkpoint.path) {
+                for note in try run.trainer.resume(from: checkpoint) { print("note: " + note) }
+                let at = run.trainer.completedEpochs
+                print("resuming \(resume) after epoch \(at) of \(config.epochs)" + (run.trainer.globalStep > at * run.trainer.trainLoader.batchCount
+                      ? " and \(run.trainer.globalStep - at * run.trainer.trainLoader.batchCount) steps of the next" : ""))
+                try run.writeConfig()
             } else {
+                if let resume { print("note: \(resume) has no last.safetensors yet (stopped in its first epoch): starting it over") }
                 try run.writeConfig()
             }
+            for warning in run.warnings { print("warning: " + warning) }
             let trainCount = config.subset.map { min($0, run.source.train.count) } ?? run.source.train.count
             let testCount = config.testSubset.map { min($0, run.source.test.count) } ?? run.source.test.count
             print("model \(config.model): \(run.model.parameterCount) parameters (\(run.model.trainableParameterCount) trainable); "
                   + "data \(run.source.kind) at \(config.data): \(trainCount) train / \(testCount) test images; "
                   + "OpenBLAS \(BLAS.coreName), kernels \(Runtime.isa), \(Runtime.threads) threads; output \(config.out)")
-            Trainer.installInterruptHandler()
+            Interruption.install()
             let history = try run.trainer.fit()
             if let last = history.last, let acc = last.testAccuracy {
                 print(String(format: "final test accuracy %.2f%% after %d epochs (checkpoint %@)", acc * 100, last.epoch,
                              run.trainer.lastCheckpointURL?.path ?? "-"))
             }
+            withExtendedLifetime(lock) {}
         } catch let e as TrainingError {
-            if case .interrupted = e { print(e); return }
-            fail(e)
+            FileHandle.standardError.write(Data("\(e)\n".utf8))
+            Foundation.exit(e.exitStatus)
+        } catch let e as ValidationError {
+            FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
+            Foundation.exit(2)
         } catch {
             fail(error)
         }
     }
+}
+
+/// `path` made absolute against the current directory, so a run started with a relative
+/// `--data` resumes from any folder.
+func absolutePath(_ path: String) -> String {
+    URL(fileURLWithPath: path).standardizedFileURL.path
 }

@@ -12,7 +12,7 @@ struct TesseraCommand: ParsableCommand {
         commandName: "tessera",
         abstract: "Train, evaluate and run image classifiers (CIFAR-10, image folders, Fashion-MNIST) with Tessera.",
         version: TesseraVersion.string,
-        subcommands: [Train.self, Eval.self, Predict.self, Models.self, Info.self])
+        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Models.self, Info.self])
 }
 
 /// Prints an error the way the command line reports it and exits with status 1.

@@ -102,7 +102,7 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("no such checkpoint file"), "\(error)")
         }
         // An MLP checkpoint read as a ResNet-20 names the mismatch.
-        let mlp = try TrainingRun.makeModel("mlp", classes: 10, inputShape: [3, 32, 32], initFrom: nil)
+        let (mlp, _) = try TrainingRun.makeModel("mlp", classes: 10, inputShape: [3, 32, 32], initFrom: nil)
         let path = dir.appendingPathComponent("mlp.safetensors")
         let info = CheckpointInfo(model: "mlp", classNames: (0..<10).map { "c\($0)" }, inputShape: [3, 32, 32], mean: [0, 0, 0], std: [1, 1, 1])
         try Checkpoint(model: mlp.stateDict(), info: info).save(to: path)

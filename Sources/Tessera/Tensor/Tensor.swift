@@ -119,6 +119,11 @@ public struct Tensor: @unchecked Sendable {
         return try body(UnsafeMutableBufferPointer(start: storage.pointer + offset, count: count))
     }
 
+    /// Whether every element is finite (no NaN, no ±∞).
+    public var allFinite: Bool {
+        withUnsafeBufferPointer { $0.allSatisfy(\.isFinite) }
+    }
+
     /// Pointer to the first element of a contiguous tensor (internal fast path for kernels).
     var ptr: UnsafeMutablePointer<Float> { storage.pointer + offset }
 }

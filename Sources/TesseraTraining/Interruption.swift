@@ -1,0 +1,37 @@
+import Foundation
+
+/// The signals that stop a run cleanly: Ctrl-C (SIGINT), a batch scheduler or `kill` (SIGTERM),
+/// a closed terminal (SIGHUP). The handler only records the signal; the trainer checks after
+/// every step, saves a checkpoint `--resume` continues from, and the command exits with
+/// 128 + the signal number, as shells expect (130 for Ctrl-C).
+public enum Interruption {
+    /// The handled signals.
+    public static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+
+    /// The number of the first signal received since ``install()``, or 0.
+    ///
+    /// Written from a signal handler, where only a plain store is async-signal-safe, and read
+    /// after each training step; it is the one process-wide mutable variable of the engine.
+    nonisolated(unsafe) static var received: Int32 = 0
+
+    /// Routes ``signals`` to the flag (a second signal of the same kind while the first is being
+    /// handled has no further effect; `kill -9` cannot be caught, and the last checkpoint stands).
+    public static func install() {
+        for s in signals {
+            signal(s) { sig in if Interruption.received == 0 { Interruption.received = sig } }
+        }
+    }
+
+    /// The signal received, if any.
+    public static var pending: Int32? { received == 0 ? nil : received }
+
+    /// The conventional name of a signal, for messages.
+    public static func name(_ signal: Int32) -> String {
+        switch signal {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        case SIGHUP: return "SIGHUP"
+        default: return "signal \(signal)"
+        }
+    }
+}
