@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "TesseraNNTests", dependencies: ["Tessera", "TesseraNN", "TesseraModels", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraVisionTests", dependencies: ["Tessera", "TesseraVision", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraTrainingTests", dependencies: [
-            "Tessera", "TesseraNN", "TesseraTraining", "TesseraTestSupport",
+            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "TesseraTraining", "TesseraTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TesseraDistributedTests", dependencies: ["Tessera", "TesseraNN", "TesseraDistributed", "TesseraTestSupport"]),

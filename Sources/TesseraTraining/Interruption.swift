@@ -25,6 +25,13 @@ public enum Interruption {
     /// The signal received, if any.
     public static var pending: Int32? { received == 0 ? nil : received }
 
+    /// Records `signal` as if it had been received (a test, or an embedding application that
+    /// wants the trainer to stop and save at the next step).
+    public static func request(_ signal: Int32 = SIGINT) { if received == 0 { received = signal } }
+
+    /// Forgets a received signal (before starting another run in the same process).
+    public static func reset() { received = 0 }
+
     /// The conventional name of a signal, for messages.
     public static func name(_ signal: Int32) -> String {
         switch signal {

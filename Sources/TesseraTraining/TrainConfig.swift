@@ -66,4 +66,36 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         self.data = data
         self.out = out
     }
+
+    /// Reads a configuration; a setting that an older `config.json` does not have takes its default
+    /// (only `data` and `out` are required), so runs from earlier versions still resume.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(data: try c.decode(String.self, forKey: .data), out: try c.decode(String.self, forKey: .out))
+        func read<T: Decodable>(_ key: CodingKeys, into value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        try read(.model, into: &model)
+        try read(.epochs, into: &epochs)
+        try read(.batchSize, into: &batchSize)
+        try read(.optimizer, into: &optimizer)
+        try read(.lr, into: &lr)
+        try read(.momentum, into: &momentum)
+        try read(.nesterov, into: &nesterov)
+        try read(.weightDecay, into: &weightDecay)
+        try read(.schedule, into: &schedule)
+        try read(.warmupEpochs, into: &warmupEpochs)
+        try read(.labelSmoothing, into: &labelSmoothing)
+        try read(.seed, into: &seed)
+        try read(.threads, into: &threads)
+        subset = try c.decodeIfPresent(Int.self, forKey: .subset)
+        testSubset = try c.decodeIfPresent(Int.self, forKey: .testSubset)
+        try read(.augment, into: &augment)
+        flip = try c.decodeIfPresent(FlipMode.self, forKey: .flip)
+        translate = try c.decodeIfPresent(Int.self, forKey: .translate)
+        normBiasLRScale = try c.decodeIfPresent(Float.self, forKey: .normBiasLRScale)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
+        try read(.freeze, into: &freeze)
+        resize = try c.decodeIfPresent(Int.self, forKey: .resize)
+    }
 }

@@ -95,6 +95,9 @@ public final class Trainer {
     public var showProgress = true
     /// The other processes of a data-parallel run (nil: this process trains alone).
     public var coordinator: TrainingCoordinator?
+    /// Called after every optimizer step with the epoch (1-based) and the step within it (1-based),
+    /// before the trainer checks for a signal: for logging, or to stop a run programmatically.
+    public var afterStep: ((_ epoch: Int, _ step: Int) -> Void)?
 
     /// The training batches (shuffled and augmented per epoch from its seed: resume is exact).
     public let trainLoader: DataLoader
@@ -227,6 +230,7 @@ public final class Trainer {
                     progress.update(epoch: epoch, epochs: epochs, batch: step, batches: batchesPerEpoch, imagesPerSecond: rate,
                                     loss: totals.meanLoss, accuracy: totals.accuracy, eta: eta)
                 }
+                afterStep?(epoch, step)
                 let stop = try coordinator?.agreedStop(Interruption.pending != nil) ?? (Interruption.pending != nil)
                 if stop && step < batchesPerEpoch {
                     progress.finishLine()

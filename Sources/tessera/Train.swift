@@ -136,10 +136,11 @@ struct Train: ParsableCommand {
             for warning in run.warnings { print("warning: " + warning) }
             let trainCount = config.subset.map { min($0, run.source.train.count) } ?? run.source.train.count
             let testCount = config.testSubset.map { min($0, run.source.test.count) } ?? run.source.test.count
+            Interruption.install()
             print("model \(config.model): \(run.model.parameterCount) parameters (\(run.model.trainableParameterCount) trainable); "
                   + "data \(run.source.kind) at \(config.data): \(trainCount) train / \(testCount) test images; "
                   + "OpenBLAS \(BLAS.coreName), kernels \(Runtime.isa), \(Runtime.threads) threads; output \(config.out)")
-            Interruption.install()
+            fflush(nil)
             let history = try run.trainer.fit()
             if let last = history.last, let acc = last.testAccuracy {
                 print(String(format: "final test accuracy %.2f%% after %d epochs (checkpoint %@)", acc * 100, last.epoch,

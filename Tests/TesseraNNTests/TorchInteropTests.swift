@@ -9,29 +9,8 @@ import Tessera
 /// `python3 -c "import torch, safetensors"` works; skipped (visibly) elsewhere. The committed
 /// tiny-ResNet fixtures (ModelTests) cover the PyTorch → Tessera direction without PyTorch.
 final class TorchInteropTests: XCTestCase {
-    private static let torchAvailable: Bool = {
-        (try? python(["-c", "import torch, safetensors"]))?.status == 0
-    }()
-
-    @discardableResult
-    private static func python(_ args: [String]) throws -> (status: Int32, output: String, error: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-B"] + args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
-
     private func requireTorch() throws {
-        if !Self.torchAvailable {
-            throw XCTSkip("PyTorch is not installed (python3 -c 'import torch, safetensors' failed): skipping the live resnet18 interop check")
-        }
+        try Python.require("torch, safetensors", for: "the live resnet18 interop check")
     }
 
     private var script: String { JSONFixture.url("torch_models.py", in: .module).path }
@@ -68,7 +47,7 @@ final class TorchInteropTests: XCTestCase {
         inputDict.set("input", x)
         try Safetensors.save(inputDict, to: input)
 
-        let r = try Self.python([script, "logits", "resnet18", "10", "0", weights.path, input.path])
+        let r = try Python.run([script, "logits", "resnet18", "10", "0", weights.path, input.path])
         XCTAssertEqual(r.status, 0, r.error)
         guard r.status == 0, let obj = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any] else {
             return XCTFail("no JSON from PyTorch: \(r.output) \(r.error)")
@@ -82,7 +61,7 @@ final class TorchInteropTests: XCTestCase {
         try requireTorch()
         let dir = try TestPaths.temporaryDirectory(self)
         let weights = dir.appendingPathComponent("torch.safetensors"), expected = dir.appendingPathComponent("torch.json")
-        let r = try Self.python([script, "export", "resnet18", "10", "0", "7", weights.path, expected.path])
+        let r = try Python.run([script, "export", "resnet18", "10", "0", "7", weights.path, expected.path])
         XCTAssertEqual(r.status, 0, r.error)
         guard r.status == 0 else { return }
         let model = withSkippedInitialization { resnet18(classes: 10) }

@@ -42,3 +42,35 @@ public enum TestPaths {
         return url
     }
 }
+
+/// A live PyTorch for the interop checks: `python3` with the modules a test needs. A test calls
+/// ``require(_:for:)`` first, which skips it visibly where they are not installed.
+public enum Python {
+    /// Runs `python3 -B args…` and returns its exit status, standard output and standard error.
+    @discardableResult
+    public static func run(_ args: [String]) throws -> (status: Int32, output: String, error: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-B"] + args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// Whether `import modules` works (comma-separated, e.g. "torch, safetensors").
+    public static func has(_ modules: String) -> Bool {
+        (try? run(["-c", "import " + modules]))?.status == 0
+    }
+
+    /// Throws an `XCTSkip` naming the check when `modules` cannot be imported.
+    public static func require(_ modules: String, for check: String) throws {
+        if !has(modules) {
+            throw XCTSkip("python3 -c 'import \(modules)' failed (pip install torch torchvision safetensors): skipping \(check)")
+        }
+    }
+}

@@ -1,5 +1,9 @@
 import Foundation
 import XCTest
+import Tessera
+import TesseraNN
+import TesseraModels
+import TesseraTestSupport
 
 /// The `tessera` executable, run as a user would (it is built with the tests).
 final class CommandLineTests: XCTestCase {
@@ -82,6 +86,13 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(e.status, 0, e.err)
         XCTAssertTrue(e.out.contains("test accuracy"), e.out)
         XCTAssertTrue(e.out.contains("confusion matrix"), e.out)
+        // Evaluation needs only the test split: a folder with test_batch.bin alone is enough.
+        let testOnly = try tempDir()
+        try FileManager.default.createSymbolicLink(atPath: testOnly.appendingPathComponent("test_batch.bin").path,
+                                                   withDestinationPath: cifar + "/test_batch.bin")
+        let alone = try run(["eval", "--checkpoint", checkpoint, "--data", testOnly.path, "--threads", "1"])
+        XCTAssertEqual(alone.status, 0, alone.err)
+        XCTAssertEqual(alone.out, e.out, "the same checkpoint on the same test images")
         // Any PNG kind and size: 16-bit gray, palette with transparency, 16-bit RGBA, interlaced.
         let fixtures = repo.appendingPathComponent("Tests/TesseraVisionTests/Fixtures/png")
         let kinds = ["gray16.png", "palette8_trns.png", "rgba16.png", "interlaced_rgb8.png"].map { fixtures.appendingPathComponent($0).path }
@@ -120,5 +131,163 @@ final class CommandLineTests: XCTestCase {
             XCTAssertEqual(r.status, 2, "\(name)=\(value): \(r.err)")
             XCTAssertTrue(r.err.contains(name), r.err)
         }
+    }
+
+    /// Every numeric option is checked when it is parsed: status 2 and a message naming the option
+    /// and the range, before any data is read.
+    func testOutOfRangeNumbersAreRefusedWithTheOptionAndItsRange() throws {
+        let cases: [([String], String)] = [
+            (["train", "--batch-size", "0"], "--batch-size must be in 1…65536, got 0"),
+            (["train", "--batch-size", "-1"], "--batch-size must be in 1…65536, got -1"),
+            (["train", "--epochs=-1"], "--epochs must be 1 or more, got -1"),
+            (["train", "--subset=-1"], "--subset must be 1 or more"),
+            (["train", "--subset", "0"], "--subset must be 1 or more, got 0"),
+            (["train", "--test-subset", "0"], "--test-subset must be 1 or more, got 0"),
+            (["train", "--lr", "inf"], "--lr must be a finite number above 0.0, got inf"),
+            (["train", "--lr", "nan"], "--lr must be a finite number above 0.0, got nan"),
+            (["train", "--lr=-0.1"], "--lr must be a finite number above 0.0, got -0.1"),
+            (["train", "--momentum=-1"], "--momentum must be in [0, 1), got -1.0"),
+            (["train", "--momentum", "2"], "--momentum must be in [0, 1), got 2.0"),
+            (["train", "--weight-decay=-1"], "--weight-decay must be a finite number of at least 0.0"),
+            (["train", "--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1), got 1.5"),
+            (["train", "--label-smoothing=-0.5"], "--label-smoothing must be in [0, 1), got -0.5"),
+            (["train", "--threads", "0"], "--threads must be in 1…1024, got 0"),
+            (["train", "--threads", "-1"], "--threads must be in 1…1024, got -1"),
+            (["train", "--warmup-epochs=-1"], "--warmup-epochs must be in 0…30, got -1"),
+            (["train", "--model", "resnet21"], "unknown model 'resnet21'"),
+            (["train", "--optimizer", "sgdd"], "sgdd"),
+            (["eval", "--checkpoint", "x", "--batch-size", "0"], "--batch-size must be in 1…65536, got 0"),
+            (["eval", "--checkpoint", "x", "--threads", "0"], "--threads must be in 1…1024, got 0"),
+            (["predict", "--checkpoint", "x", "--top-k", "0", "a.png"], "--top-k must be 1 or more, got 0"),
+            (["predict", "--checkpoint", "x", "--top-k", "-5", "a.png"], "--top-k must be 1 or more, got -5"),
+        ]
+        for (args, phrase) in cases {
+            let r = try run(args)
+            XCTAssertEqual(r.status, 2, "\(args): \(r.err)")
+            XCTAssertTrue(r.err.contains(phrase), "\(args): \(r.err)")
+            XCTAssertFalse(r.err.contains("Fatal error") || r.err.contains("Stack dump"), "\(args) trapped: \(r.err)")
+        }
+    }
+
+    func testResumeAppliesWhatCanChangeAndRefusesTheRestByName() throws {
+        let dir = try tempDir()
+        let config = #"{"config": {"data": "/nowhere", "out": "\#(dir.path)", "model": "resnet20", "epochs": 4}}"#
+        try Data(config.utf8).write(to: dir.appendingPathComponent("config.json"))
+        let r = try run(["train", "--resume", dir.path, "--epochs", "5", "--lr", "0.5", "--model", "resnet56"])
+        XCTAssertEqual(r.status, 2, r.err)
+        XCTAssertTrue(r.err.contains("--model, --lr cannot change on --resume"), r.err)
+        let fewer = try run(["train", "--resume", dir.path, "--epochs", "2"])
+        XCTAssertEqual(fewer.status, 2, fewer.err)
+        XCTAssertTrue(fewer.err.contains("--epochs 2 is fewer than the run's 4"), fewer.err)
+    }
+
+    func testPathsThatAreTheWrongKindOfThingSaySo() throws {
+        let dir = try tempDir()
+        let file = dir.appendingPathComponent("file")
+        try Data([1]).write(to: file)
+        let data = try run(["train", "--data", file.path, "--out", dir.appendingPathComponent("o").path])
+        XCTAssertEqual(data.status, 1)
+        XCTAssertTrue(data.err.contains("is a file; it must be the folder that holds the data"), data.err)
+        let out = try run(["train", "--data", dir.path, "--out", file.path])
+        XCTAssertEqual(out.status, 1)
+        XCTAssertTrue(out.err.contains("is a file, not a folder"), out.err)
+        let folder = try run(["eval", "--checkpoint", dir.path])
+        XCTAssertEqual(folder.status, 1)
+        XCTAssertTrue(folder.err.contains("is a folder, not a checkpoint file"), folder.err)
+        XCTAssertFalse(folder.err.contains("NSCocoaErrorDomain"), folder.err)
+    }
+
+    /// Starts `tessera` with stdout in a file, and waits (up to two minutes) until it has printed `marker`.
+    private func start(_ args: [String], until marker: String) throws -> (Process, URL, Pipe) {
+        let log = try tempDir().appendingPathComponent("stdout")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        p.standardOutput = try FileHandle(forWritingTo: log)
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        let deadline = Date().addingTimeInterval(120)
+        while p.isRunning, Date() < deadline, !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains(marker) {
+            usleep(20_000)
+        }
+        return (p, log, err)
+    }
+
+    func testSIGTERMAndSIGHUPSaveTheCurrentStepExitWith128PlusTheSignalAndTheRunResumes() throws {
+        let data = try tinyImageFolder(self, trainPerClass: 200)
+        let out = try tempDir().appendingPathComponent("run").path
+        // Far more steps than the test waits for: the signal always lands inside training.
+        let args = ["train", "--model", "mlp", "--data", data, "--epochs", "500", "--batch-size", "2", "--no-augment",
+                    "--threads", "1", "--out", out]
+        let (first, _, err1) = try start(args, until: "model mlp")
+        XCTAssertTrue(first.isRunning, String(decoding: err1.fileHandleForReading.availableData, as: UTF8.self))
+        usleep(300_000)
+        first.terminate()   // SIGTERM, as a batch scheduler sends it
+        let firstErr = String(decoding: err1.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        first.waitUntilExit()
+        XCTAssertEqual(first.terminationReason, .exit, "a handled signal, not a kill: \(firstErr)")
+        XCTAssertEqual(first.terminationStatus, 128 + SIGTERM, firstErr)
+        XCTAssertTrue(firstErr.contains("interrupted by SIGTERM at epoch 1, step "), firstErr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/last.safetensors"), firstErr)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.contains(".tmp-") }
+        XCTAssertEqual(leftovers, [])
+
+        let (second, log, err2) = try start(["train", "--resume", out], until: "model mlp")
+        usleep(300_000)
+        kill(second.processIdentifier, SIGHUP)   // a closed terminal
+        let secondErr = String(decoding: err2.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        second.waitUntilExit()
+        let secondOut = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertEqual(second.terminationStatus, 128 + SIGHUP, secondErr)
+        XCTAssertTrue(secondOut.contains("resuming \(out) after epoch 0 of 500 and "), secondOut)
+        XCTAssertTrue(secondErr.contains("interrupted by SIGHUP"), secondErr)
+    }
+
+    /// The scenario the project started from, end to end with a live PyTorch (skipped visibly
+    /// without one): a torchvision ResNet-50 state dict → `tessera train --init-from` → `tessera
+    /// export` → torchvision's `load_state_dict(strict=True)`, and the same logits on the same input.
+    func testATorchvisionResNet50FineTunedAndExportedLoadsStrictlyInPyTorchWithTheSameLogits() throws {
+        try Python.require("torch, torchvision, safetensors", for: "the torchvision → tessera → torchvision round trip")
+        let dir = try tempDir()
+        let script = TestPaths.packageRoot.appendingPathComponent("Tests/TesseraNNTests/Fixtures/torch_models.py").path
+        let pretrained = dir.appendingPathComponent("resnet50.safetensors").path
+        let made = try Python.run([script, "export", "resnet50", "1000", "0", "5", pretrained, dir.appendingPathComponent("unused.json").path])
+        XCTAssertEqual(made.status, 0, made.error)
+
+        let data = try tinyImageFolder(self, trainPerClass: 2)
+        let out = dir.appendingPathComponent("run").path
+        let t = try run(["train", "--model", "resnet50", "--init-from", pretrained, "--data", data, "--epochs", "1", "--batch-size", "2",
+                         "--threads", "2", "--no-augment", "--freeze", "backbone", "--lr", "0.01", "--out", out])
+        XCTAssertEqual(t.status, 0, t.err)
+        XCTAssertTrue(t.out.contains("resnet50 is built for 224×224 images and the data's are 32×32") && t.out.contains("pass --resize 224"),
+                      "an ImageNet-stem model on 32×32 images is trained with a warning: \(t.out)")
+        XCTAssertTrue(t.out.contains("a new 2-class head was initialized"), "the 1000-class head is replaced for 2 classes: \(t.out)")
+        let exported = dir.appendingPathComponent("model.safetensors")
+        let e = try run(["export", "--checkpoint", out + "/last.safetensors", "--out", exported.path])
+        XCTAssertEqual(e.status, 0, e.err)
+
+        // Tessera's logits for a normalized input, then PyTorch's for the same input and weights.
+        let model = try ModelZoo.make("resnet50", classes: 2, inputShape: [3, 32, 32])
+        try model.load(from: exported)
+        model.eval()
+        var g = SeededGenerator(seed: 11)
+        let x = Tensor.randn([2, 3, 32, 32], generator: &g)
+        let logits = withNoGrad { model(x) }
+        var input = StateDict()
+        input.set("input", x)
+        let inputURL = dir.appendingPathComponent("input.safetensors")
+        try Safetensors.save(input, to: inputURL)
+        let r = try Python.run([script, "logits", "resnet50", "2", "0", exported.path, inputURL.path])
+        XCTAssertEqual(r.status, 0, "torchvision's strict load_state_dict: \(r.error)")
+        guard r.status == 0, let obj = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any] else {
+            return XCTFail("no JSON from PyTorch: \(r.output) \(r.error)")
+        }
+        XCTAssertEqual(obj["impl"] as? String, "torchvision")
+        let torchLogits = (obj["logits"] as! [NSNumber]).map(\.floatValue)
+        // torch.allclose(rtol=1e-4, atol=1e-4): the random backbone gives logits in the thousands, where float32 itself
+        // resolves only ~5e-4.
+        TensorCheck.close(logits.scalars, torchLogits, rtol: 1e-4, atol: 1e-4, "exported resnet50 logits, Tessera vs torchvision")
     }
 }
