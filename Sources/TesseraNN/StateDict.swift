@@ -15,6 +15,14 @@ public enum DType: String, Sendable, CaseIterable {
     case uint8 = "U8"
     case bool = "BOOL"
 
+    /// Whether values are integers (or booleans) rather than floating point.
+    public var isInteger: Bool {
+        switch self {
+        case .float32, .float64, .float16, .bfloat16: return false
+        case .int64, .int32, .int16, .int8, .uint8, .bool: return true
+        }
+    }
+
     /// Bytes per element.
     public var byteSize: Int {
         switch self {
@@ -111,6 +119,9 @@ public struct StateDictLoadReport: Equatable, CustomStringConvertible {
     public var unexpectedKeys: [String] = []
     /// Keys present on both sides with different shapes (left unchanged).
     public var shapeMismatches: [ShapeMismatch] = []
+    /// Keys saved as an integer (or BOOL) dtype where the module holds floating point (left
+    /// unchanged): integer data is never silently taken as weights.
+    public var dtypeMismatches: [DTypeMismatch] = []
 
     /// A key whose saved shape differs from the module's.
     public struct ShapeMismatch: Equatable, CustomStringConvertible {
@@ -123,8 +134,19 @@ public struct StateDictLoadReport: Equatable, CustomStringConvertible {
         public var description: String { "\(key): expected \(expected), found \(found)" }
     }
 
-    /// True when every key matched with the right shape.
-    public var isClean: Bool { missingKeys.isEmpty && unexpectedKeys.isEmpty && shapeMismatches.isEmpty }
+    /// A key saved as integers where the module expects floating point.
+    public struct DTypeMismatch: Equatable, CustomStringConvertible {
+        /// The dotted name.
+        public var key: String
+        /// The dtype the module saves the tensor as.
+        public var expected: DType
+        /// The state dict's dtype.
+        public var found: DType
+        public var description: String { "\(key): expected \(expected.rawValue), found \(found.rawValue)" }
+    }
+
+    /// True when every key matched with the right shape and kind of dtype.
+    public var isClean: Bool { missingKeys.isEmpty && unexpectedKeys.isEmpty && shapeMismatches.isEmpty && dtypeMismatches.isEmpty }
 
     public var description: String {
         var parts: [String] = []
@@ -132,6 +154,10 @@ public struct StateDictLoadReport: Equatable, CustomStringConvertible {
         if !unexpectedKeys.isEmpty { parts.append("unexpected keys (\(unexpectedKeys.count)): " + unexpectedKeys.joined(separator: ", ")) }
         if !shapeMismatches.isEmpty {
             parts.append("shape mismatches (\(shapeMismatches.count)): " + shapeMismatches.map(\.description).joined(separator: "; "))
+        }
+        if !dtypeMismatches.isEmpty {
+            parts.append("integer/floating-point dtype mismatches (\(dtypeMismatches.count)): "
+                         + dtypeMismatches.map(\.description).joined(separator: "; "))
         }
         return parts.isEmpty ? "all keys matched" : parts.joined(separator: "\n")
     }
@@ -171,7 +197,10 @@ extension Module {
     /// With `strict` (the default) nothing is copied unless every key matches with the right
     /// shape, and a ``StateDictLoadError`` lists every missing key, unexpected key and shape
     /// mismatch at once. Without it, the matching entries are copied and the returned report
-    /// lists the rest.
+    /// lists the rest. An integer or BOOL entry for a floating-point parameter or buffer is a
+    /// mismatch like a wrong shape (PyTorch's `copy_` would convert it silently); other dtypes
+    /// are taken as their Float32 values (an F16 or F64 file into Float32 parameters, an I32
+    /// counter into an I64 buffer, an F32 entry of an in-memory state dict into an integer buffer).
     @discardableResult
     public func loadStateDict(_ stateDict: StateDict, strict: Bool = true) throws -> StateDictLoadReport {
         let mine = self.stateDict()
@@ -182,6 +211,8 @@ extension Module {
             guard let source = stateDict[key] else { report.missingKeys.append(key); continue }
             if source.shape != target.shape {
                 report.shapeMismatches.append(.init(key: key, expected: target.shape, found: source.shape))
+            } else if let expected = mine.dtype(of: key), let found = stateDict.dtype(of: key), found.isInteger && !expected.isInteger {
+                report.dtypeMismatches.append(.init(key: key, expected: expected, found: found))
             } else {
                 toCopy.append((target, source))
             }
