@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "TesseraTrainingTests", dependencies: ["Tessera", "TesseraNN", "TesseraTraining"]),
         .testTarget(name: "TesseraTests", dependencies: ["Tessera"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraNNTests", dependencies: ["Tessera", "TesseraNN", "TesseraModels"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TesseraVisionTests", dependencies: ["Tessera", "TesseraVision"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TesseraVisionTests", dependencies: ["Tessera", "TesseraVision", "CZlib"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

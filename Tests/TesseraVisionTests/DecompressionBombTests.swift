@@ -1,0 +1,121 @@
+import Foundation
+import Tessera
+import XCTest
+@testable import TesseraVision
+
+/// Small files declaring huge images: refused from the header, or decoded and resized for
+/// about one decoded image of memory.
+final class DecompressionBombTests: XCTestCase {
+    private func write(_ bytes: [UInt8], _ name: String) throws -> String {
+        let path = try TestPaths.temporaryDirectory(self) + "/" + name
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    private func assertNamesBothNumbers(_ error: Error, path: String?, pixels: String, file: StaticString = #filePath, line: UInt = #line) {
+        let text = "\(error)"
+        for fragment in [pixels, "89478485", "refused before decoding"] + (path.map { [$0] } ?? []) {
+            XCTAssertTrue(text.contains(fragment), "'\(text)' should mention '\(fragment)'", file: file, line: line)
+        }
+    }
+
+    func testPeakMemoryProbeSeesAnAllocationItIsToldAbout() throws {
+        // Another thread (a previous test's loader) freeing memory meanwhile can hide part of a
+        // rise; the other tests' bounds are upper bounds, which that cannot break, but this one
+        // is a lower bound, so the probe gets three tries.
+        var rises: [Int] = []
+        for _ in 0..<3 {
+            let rise = PeakMemory.rise {
+                let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 64 << 20)
+                buffer.initialize(repeating: 1, count: 64 << 20)
+                buffer.deallocate()
+            }
+            guard let rise else { throw XCTSkip("the resident high-water mark cannot be reset on this system") }
+            rises.append(rise)
+            if rise > 60 << 20 { break }
+        }
+        XCTAssertGreaterThan(rises.max() ?? 0, 60 << 20, "\(rises)")
+    }
+
+    func testPNGOverThePixelLimitIsRefusedBeforeDecoding() throws {
+        let bomb = Bombs.gray30000
+        XCTAssertLessThan(bomb.count, 900_000, "an 875 KB file")
+        let path = try write(bomb, "bomb.png")
+        XCTAssertEqual(try PNG.readHeader(contentsOf: path), ImageHeader(width: 30000, height: 30000, format: .gray))
+        let rise = try PeakMemory.rise {
+            XCTAssertThrowsError(try PNG.read(contentsOf: path)) { error in
+                XCTAssertEqual((error as? PNGError)?.path, path)
+                assertNamesBothNumbers(error, path: path, pixels: "30000 x 30000 = 900000000 pixels")
+            }
+        }
+        // Before the limit, this file made the process allocate 23.4 GB.
+        if let rise { XCTAssertLessThan(rise, 32 << 20, "refusing a bomb must cost about its file size") }
+    }
+
+    func testTheLimitIsCheckedFromTheHeaderNotFromTheImageData() throws {
+        // Same header, image data replaced by garbage: still the limit's error, not zlib's.
+        var bomb = Bombs.png(width: 10000, height: 10000, colorType: 0)
+        let idat = 8 + 25 + 8
+        for i in idat..<(bomb.count - 12 - 4) { bomb[i] = 0x55 }
+        XCTAssertThrowsError(try PNG.decode(bomb)) { error in
+            XCTAssertTrue("\(error)".contains("100000000 pixels"), "\(error)")
+        }
+        // Under a raised limit the same file fails on its data instead.
+        XCTAssertThrowsError(try PNG.decode(bomb, maxPixels: 100_000_000)) { error in
+            XCTAssertFalse("\(error)".contains("pixels"), "\(error)")
+        }
+    }
+
+    func testThePixelLimitIsAParameterAndTheByteCapStillApplies() throws {
+        let image = Image(width: 30, height: 20, format: .rgb, repeating: 9)
+        let bytes = try PNG.encode(image)
+        XCTAssertEqual(try PNG.decode(bytes, maxPixels: 600), image)
+        XCTAssertThrowsError(try PNG.decode(bytes, maxPixels: 599)) { error in
+            XCTAssertTrue("\(error)".contains("30 x 20 = 600 pixels, more than the limit of 599"), "\(error)")
+        }
+        XCTAssertThrowsError(try PNG.decode(bytes, as: .rgba, maxDecodedBytes: 2399)) { error in
+            XCTAssertTrue("\(error)".contains("2400 bytes"), "\(error)")
+        }
+        XCTAssertEqual(Image.defaultMaxPixels, 89_478_485)
+    }
+
+    func testDecodingToAnotherFormatCostsTheOutputImageAndOneRow() throws {
+        // 2000 x 2000 RGBA, interlaced and not, decoded as gray: 4 MB out of 16 MB of samples.
+        for interlaced in [false, true] {
+            let bytes = Bombs.png(width: 2000, height: 2000, colorType: 6, interlaced: interlaced, value: 200)
+            let (image, footprint) = try bytes.withUnsafeBytes {
+                try PNG.decodeMeasuring($0, as: .gray, maxPixels: Image.defaultMaxPixels,
+                                        maxDecodedBytes: PNG.defaultMaxDecodedBytes, path: nil)
+            }
+            XCTAssertEqual(image.format, .gray)
+            XCTAssertEqual(image[1999, 1999, 0], 200)
+            XCTAssertEqual(footprint.outputBytes, 2000 * 2000)
+            XCTAssertEqual(footprint.rowBytes, 2000 * 4)
+            XCTAssertLessThan(footprint.libraryPeakBytes, 1 << 20, "libpng keeps rows, not images (interlaced: \(interlaced))")
+            if let rise = try PeakMemory.rise({ _ = try PNG.decode(bytes, as: .gray) }) {
+                XCTAssertLessThan(rise, 4_000_000 + (6 << 20), "interlaced: \(interlaced)")
+            }
+        }
+    }
+
+    func testEveryPNGKindDecodedToEachFormatEqualsDecodingThenConverting() throws {
+        let dir = TestPaths.fixture("png")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".png") }.sorted()
+        XCTAssertGreaterThanOrEqual(files.count, 30)
+        for name in files {
+            let own = try PNG.read(contentsOf: dir + "/" + name)
+            for format in PixelFormat.allCases {
+                XCTAssertEqual(try PNG.read(contentsOf: dir + "/" + name, as: format), own.converted(to: format), "\(name) as \(format)")
+            }
+        }
+        // Odd sizes through every Adam7 pass, with a converting target.
+        for (w, h) in [(1, 1), (3, 2), (9, 7), (17, 33)] {
+            var image = Image(width: w, height: h, format: .rgba)
+            image.withUnsafeMutableBufferPointer { px in for i in px.indices { px[i] = UInt8(truncatingIfNeeded: i &* 37 &+ 11) } }
+            let bytes = try PNG.encode(image)
+            for format in PixelFormat.allCases {
+                XCTAssertEqual(try PNG.decode(bytes, as: format), image.converted(to: format), "\(w)x\(h) as \(format)")
+            }
+        }
+    }
+}
