@@ -118,4 +118,41 @@ final class DecompressionBombTests: XCTestCase {
             }
         }
     }
+
+    func testResizedCenterCropEqualsResizeThenCenterCropBitForBit() {
+        var g = SeededGenerator(seed: 7)
+        let cases: [(h: Int, w: Int, rh: Int, rw: Int, ch: Int, cw: Int)] = [
+            (5, 7, 10, 14, 4, 6), (40, 3, 427, 32, 32, 32), (8, 8, 8, 8, 8, 8), (3, 300, 32, 3200, 32, 32),
+            (6, 4, 3, 2, 5, 5), (33, 50, 32, 48, 32, 32), (1, 1, 32, 32, 32, 32),
+        ]
+        for (h, w, rh, rw, ch, cw) in cases {
+            for format in [PixelFormat.gray, .rgb] {
+                var image = Image(width: w, height: h, format: format)
+                image.withUnsafeMutableBufferPointer { px in for i in px.indices { px[i] = UInt8(truncatingIfNeeded: g.next()) } }
+                let reference = Compose([Resize(height: rh, width: rw), CenterCrop(height: ch, width: cw)])(image.tensor(), generator: &g)
+                let cropped = image.tensor(resizedTo: (rh, rw), centerCroppedTo: (ch, cw))
+                XCTAssertEqual(cropped.shape, reference.shape)
+                XCTAssertEqual(cropped.scalars.map(\.bitPattern), reference.scalars.map(\.bitPattern), "\(h)x\(w) -> \(rh)x\(rw) -> \(ch)x\(cw) \(format)")
+            }
+        }
+        // Converting on the way matches converting first.
+        let rgba = Image(width: 9, height: 5, format: .rgba, repeating: 77)
+        XCTAssertEqual(rgba.tensor(resizedTo: (10, 18), centerCroppedTo: (4, 4), as: .gray).scalars,
+                       rgba.converted(to: .gray).tensor(resizedTo: (10, 18), centerCroppedTo: (4, 4)).scalars)
+    }
+
+    func testLongStripIsCroppedInSourceCoordinatesBeforeResizing() throws {
+        // The 952-byte 1 x 300000 strip: resizing its short side to 32 is a 32 x 9,600,000 image
+        // (3.7 GB of floats, 7.2 GB in `tessera predict` before); only its central 32 x 32 is computed.
+        let bytes = Bombs.png(width: 300_000, height: 1, colorType: 2, value: 128)
+        XCTAssertLessThan(bytes.count, 1000)
+        var tensor: Tensor?
+        let rise = try PeakMemory.rise {
+            let strip = try PNG.decode(bytes)
+            tensor = strip.tensor(resizedTo: (32, 9_600_000), centerCroppedTo: (32, 32))
+        }
+        XCTAssertEqual(tensor?.shape, [3, 32, 32])
+        XCTAssertEqual(Set(tensor?.scalars ?? []), [128 / 255])
+        if let rise { XCTAssertLessThan(rise, 8 << 20, "the strip costs its 900 KB of pixels, not the resized image") }
+    }
 }
