@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// Tessera — a deep-learning and numerical engine in Swift on OpenBLAS, LAPACKE and libpng.
+// Tessera — a deep-learning and numerical engine in Swift on OpenBLAS, LAPACKE, libpng and libjpeg-turbo.
 import PackageDescription
 
 let package = Package(
@@ -29,6 +29,9 @@ let package = Package(
             name: "CPNG", path: "SystemLibraries/CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .systemLibrary(
+            name: "CTurboJPEG", path: "SystemLibraries/CTurboJPEG", pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])]),
+        .systemLibrary(
             name: "CZlib", path: "SystemLibraries/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
 
@@ -54,8 +57,10 @@ let package = Package(
         .target(name: "TesseraModels", dependencies: ["Tessera", "TesseraNN"]),
         // PNG codec in C: the only code that calls libpng, owning its setjmp/longjmp.
         .target(name: "CTesseraPNG", dependencies: ["CPNG"]),
-        // Image ingestion: PNG, CIFAR/ImageFolder/IDX datasets, transforms, prefetching loader.
-        .target(name: "TesseraVision", dependencies: ["Tessera", "CTesseraPNG", "CZlib"]),
+        // JPEG decoder in C: the only code that calls libjpeg-turbo (its TurboJPEG API).
+        .target(name: "CTesseraJPEG", dependencies: ["CTurboJPEG"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        // Image ingestion: PNG and JPEG, CIFAR/ImageFolder/IDX datasets, transforms, prefetching loader.
+        .target(name: "TesseraVision", dependencies: ["Tessera", "CTesseraPNG", "CTesseraJPEG", "CZlib"]),
 
         .testTarget(name: "TesseraTrainingTests", dependencies: ["Tessera", "TesseraNN", "TesseraTraining"]),
         .testTarget(name: "TesseraTests", dependencies: ["Tessera"], resources: [.copy("Fixtures")]),
