@@ -47,6 +47,9 @@ final class DecompressionBombTests: XCTestCase {
                 XCTAssertEqual((error as? PNGError)?.path, path)
                 assertNamesBothNumbers(error, path: path, pixels: "30000 x 30000 = 900000000 pixels")
             }
+            XCTAssertThrowsError(try ImageFile.read(contentsOf: path, as: .rgb)) { error in
+                assertNamesBothNumbers(error, path: path, pixels: "900000000")
+            }
         }
         // Before the limit, this file made the process allocate 23.4 GB.
         if let rise { XCTAssertLessThan(rise, 32 << 20, "refusing a bomb must cost about its file size") }
@@ -116,6 +119,36 @@ final class DecompressionBombTests: XCTestCase {
             for format in PixelFormat.allCases {
                 XCTAssertEqual(try PNG.decode(bytes, as: format), image.converted(to: format), "\(w)x\(h) as \(format)")
             }
+        }
+    }
+
+    func testImageFolderRefusesAnOversizedImageNamingItAndBothNumbers() throws {
+        let root = try TestPaths.temporaryDirectory(self)
+        try FileManager.default.createDirectory(atPath: root + "/a", withIntermediateDirectories: true)
+        try PNG.write(Image(width: 4, height: 4, format: .rgb, repeating: 7), to: root + "/a/small.png")
+        let bombPath = root + "/a/bomb.png"
+        try Data(Bombs.gray30000).write(to: URL(fileURLWithPath: bombPath))
+        let rise = try PeakMemory.rise {
+            XCTAssertThrowsError(try ImageFolder(root: root)) { error in
+                guard case DatasetError.unreadableImages(let files)? = error as? DatasetError else { return XCTFail("\(error)") }
+                XCTAssertEqual(files.map(\.path), [bombPath])
+                assertNamesBothNumbers(error, path: bombPath, pixels: "30000 x 30000 = 900000000 pixels")
+            }
+            let skipping = try ImageFolder(root: root, skipUnreadable: true)
+            XCTAssertEqual(skipping.files, [root + "/a/small.png"])
+            XCTAssertEqual(skipping.sampleShape, SampleShape(channels: 3, height: 4, width: 4))
+            // Lazily: the size comes from the first header within the limit, the bomb throws when reached.
+            let lazy = try ImageFolder(root: root, preload: false)
+            XCTAssertEqual(lazy.sampleShape, SampleShape(channels: 3, height: 4, width: 4))
+            XCTAssertThrowsError(try lazy.sample(at: 0)) { error in
+                XCTAssertEqual((error as? PNGError)?.path, bombPath)
+            }
+            XCTAssertEqual(try lazy.sample(at: 1).image.scalars, [Float](repeating: 7 / 255, count: 48))
+        }
+        if let rise { XCTAssertLessThan(rise, 32 << 20) }
+        // The limit is the folder's parameter.
+        XCTAssertThrowsError(try ImageFolder(root: root + "/a/..", skipUnreadable: false, maxPixels: 15)) { error in
+            XCTAssertTrue("\(error)".contains("4 x 4 = 16 pixels, more than the limit of 15"), "\(error)")
         }
     }
 

@@ -196,4 +196,33 @@ final class JPEGTests: XCTestCase {
             XCTAssertEqual((error as? ImageFileError)?.path, dir + "/missing.png")
         }
     }
+
+    func testImageFolderListsJPEGFilesCaseInsensitivelyBesidePNG() throws {
+        let root = try TestPaths.temporaryDirectory(self)
+        for name in ["cat", "dog"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
+        }
+        let jpeg = try fixture("rgb444_q95.jpg")  // 32 x 24
+        try Data(jpeg).write(to: URL(fileURLWithPath: root + "/cat/a.JPG"))
+        try Data(jpeg).write(to: URL(fileURLWithPath: root + "/cat/b.jpeg"))
+        try PNG.write(Image(width: 32, height: 24, format: .rgb, repeating: 9), to: root + "/dog/c.png")
+        try Data(try fixture("gray_q90.jpg")).write(to: URL(fileURLWithPath: root + "/dog/d.Jpeg"))
+        try Data("notes".utf8).write(to: URL(fileURLWithPath: root + "/dog/e.txt"))
+        let folder = try ImageFolder(root: root)
+        XCTAssertEqual(folder.files.map { ($0 as NSString).lastPathComponent }, ["a.JPG", "b.jpeg", "c.png", "d.Jpeg"])
+        XCTAssertEqual(folder.labels, [0, 0, 1, 1])
+        XCTAssertEqual(folder.sampleShape, SampleShape(channels: 3, height: 24, width: 32))
+        XCTAssertEqual(try folder.image(at: 0), try JPEG.decode(jpeg))
+        // The gray 24 x 17 JPEG is replicated to RGB and resized to the folder's size.
+        XCTAssertEqual(try folder.sample(at: 3).image.shape, [3, 24, 32])
+        let lazy = try ImageFolder(root: root, preload: false)
+        XCTAssertEqual(try lazy.sample(at: 1).image.scalars, try folder.sample(at: 1).image.scalars)
+        // A truncated JPEG is reported with its path and libjpeg's reason.
+        try Data(jpeg.prefix(jpeg.count / 2)).write(to: URL(fileURLWithPath: root + "/dog/f.jpg"))
+        XCTAssertThrowsError(try ImageFolder(root: root)) { error in
+            guard case DatasetError.unreadableImages(let files)? = error as? DatasetError else { return XCTFail("\(error)") }
+            XCTAssertEqual(files.map(\.path), [root + "/dog/f.jpg"])
+            XCTAssertTrue(files[0].reason.contains("Premature end"), files[0].reason)
+        }
+    }
 }
