@@ -61,6 +61,8 @@ public struct TrainConfig: Codable, Equatable {
     public var freeze = "none"
     /// Output folder of the run.
     public var out: String
+    /// The most pixels an image of an image folder may have (nil: `Image.defaultMaxPixels`).
+    public var maxPixels: Int?
 
     /// A configuration with defaults for everything but the data folder and output folder.
     public init(data: String, out: String) {
@@ -89,7 +91,7 @@ public struct TrainingRun {
         self.config = config
         BLAS.setThreads(config.threads)
         GlobalRandom.seed(config.seed)
-        let source = try DataSource.open(config.data)
+        let source = try DataSource.open(config.data, maxPixels: config.maxPixels ?? Image.defaultMaxPixels)
         self.source = source
         let train: any Dataset = config.subset.map { SubsetDataset(source.train, first: $0) } ?? source.train
         let classes = source.train.classCount

@@ -15,13 +15,15 @@ struct Eval: ParsableCommand {
     @Flag(help: "Test-time augmentation: average the logits of each image and its horizontal flip (--tta-level 1).") var tta = false
     @Option(help: "Test-time augmentation level: 0 none, 1 flip, 2 flip and one-pixel translations (6 views).") var ttaLevel: Int?
     @Option(help: "OpenBLAS threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Refuse images of an image folder with more pixels (width x height) than this.") var maxPixels = Image.defaultMaxPixels
 
     func run() throws {
         do {
             BLAS.setThreads(threads)
             let loaded = try LoadedModel(checkpoint: checkpoint, modelName: model)
             guard let path = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
-            let source = try DataSource.open(path)
+            guard maxPixels > 0 else { throw TrainSetupError.invalid("--max-pixels must be positive, got \(maxPixels)") }
+            let source = try DataSource.open(path, maxPixels: maxPixels)
             if tta && ttaLevel != nil { throw TrainSetupError.invalid("give --tta or --tta-level, not both") }
             let level = ttaLevel ?? (tta ? 1 : 0)
             guard let augmentation = TestTimeAugmentation(rawValue: level) else {

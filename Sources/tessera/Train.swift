@@ -39,6 +39,7 @@ struct Train: ParsableCommand {
     @Option(help: "Freeze parameters: none, or backbone (train the head only).") var freeze = "none"
     @Option(help: "Output folder (metrics.jsonl, config.json, curves.png, last.safetensors). Default: runs/<model>-<time>.") var out: String?
     @Option(help: "Continue the run in this folder from its last.safetensors, with its config.json.") var resume: String?
+    @Option(help: "Refuse images of an image folder with more pixels (width x height) than this (default 89478485).") var maxPixels: Int?
 
     func run() throws {
         do {
@@ -56,6 +57,10 @@ struct Train: ParsableCommand {
                 config.labelSmoothing = labelSmoothing; config.seed = seed; config.threads = threads
                 config.subset = subset; config.testSubset = testSubset; config.augment = augment; config.initFrom = initFrom; config.freeze = freeze
                 config.flip = flip; config.translate = translate; config.normBiasLRScale = normBiasLrScale
+            }
+            if let maxPixels {
+                guard maxPixels > 0 else { throw TrainSetupError.invalid("--max-pixels must be positive, got \(maxPixels)") }
+                config.maxPixels = maxPixels
             }
             let run = try TrainingRun(config: config)
             if let resume {
