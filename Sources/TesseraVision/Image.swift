@@ -1,5 +1,6 @@
-// 8-bit interleaved images. This file deliberately does not import Tessera, so the
-// PNG codec (Image.swift, PNG.swift, FileIO.swift) also compiles on its own for the fuzzer.
+// 8-bit interleaved images. This file deliberately does not import Tessera, so the PNG and
+// JPEG codecs (Image.swift, PNG.swift or JPEG.swift, FileIO.swift) also compile on their own
+// for the fuzzers (scripts/fuzz-common.sh).
 
 /// The sample layout of an 8-bit interleaved (HWC) image.
 public enum PixelFormat: Int, Sendable, CaseIterable, CustomStringConvertible {

@@ -146,7 +146,7 @@ public enum PNG {
         let rowCapacity = width * source.channels
         let row = UnsafeMutablePointer<UInt8>.allocate(capacity: max(rowCapacity, 1))
         defer { row.deallocate() }
-                let pixels = try [UInt8](unsafeUninitializedCapacity: outRow * height) { out, initialized in
+        let pixels = try [UInt8](unsafeUninitializedCapacity: outRow * height) { out, initialized in
             initialized = 0
             guard let base = out.baseAddress else { return }
             let passes = reader.interlaced ? adam7 : [(y0: 0, dy: 1, x0: 0, dx: 1)]
