@@ -82,6 +82,7 @@ public struct ImageCodecError<Codec: ImageCodecTag>: ImageDecodingError, Equatab
         self.path = path
     }
 
+    /// "PNG error in <path>: <message>" (or without the path).
     public var description: String {
         if let path { return "\(Codec.name) error in \(path): \(message)" }
         return "\(Codec.name) error: \(message)"

@@ -34,6 +34,7 @@ public enum ImageFileFormat: String, Sendable, CaseIterable {
 
 /// Tags `ImageFileError`.
 public enum AnyImageCodec: ImageCodecTag {
+    /// "image", as messages name it.
     public static let name = "image"
 }
 

@@ -5,6 +5,7 @@ import CTesseraJPEG
 
 /// Tags `JPEGError`.
 public enum JPEGCodec: ImageCodecTag {
+    /// "JPEG", as messages name it.
     public static let name = "JPEG"
 }
 

@@ -3,6 +3,7 @@ import CTesseraPNG
 
 /// Tags `PNGError`.
 public enum PNGCodec: ImageCodecTag {
+    /// "PNG", as messages name it.
     public static let name = "PNG"
 }
 
