@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// Tessera — a deep-learning and numerical engine in Swift on OpenBLAS, LAPACKE and libpng.
+// Tessera — a deep-learning and numerical engine in Swift on OpenBLAS, LAPACKE, libpng and libjpeg-turbo.
 import PackageDescription
 
 let package = Package(
@@ -29,6 +29,9 @@ let package = Package(
         .systemLibrary(
             name: "CPNG", path: "SystemLibraries/CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(
+            name: "CTurboJPEG", path: "SystemLibraries/CTurboJPEG", pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])]),
         .systemLibrary(
             name: "CZlib", path: "SystemLibraries/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
@@ -67,8 +70,10 @@ let package = Package(
         .target(name: "TesseraModels", dependencies: ["Tessera", "TesseraNN"]),
         // PNG codec in C: the only code that calls libpng, owning its setjmp/longjmp.
         .target(name: "CTesseraPNG", dependencies: ["CPNG"]),
-        // Image ingestion: PNG, CIFAR/ImageFolder/IDX datasets, transforms, prefetching loader.
-        .target(name: "TesseraVision", dependencies: ["Tessera", "CTesseraPNG", "CZlib"]),
+        // JPEG decoder in C: the only code that calls libjpeg-turbo (its TurboJPEG API).
+        .target(name: "CTesseraJPEG", dependencies: ["CTurboJPEG"]),
+        // Image ingestion: PNG and JPEG, CIFAR/ImageFolder/IDX datasets, transforms, prefetching loader.
+        .target(name: "TesseraVision", dependencies: ["Tessera", "CTesseraPNG", "CTesseraJPEG", "CZlib"]),
 
         // Data-parallel training over MPI: communicator with a watchdog, collectives, parameter
         // broadcast, the bucketed gradient reducer, distributed samplers, metric sums.
@@ -83,7 +88,7 @@ let package = Package(
         .target(name: "TesseraTestSupport", dependencies: ["Tessera"], path: "Tests/TesseraTestSupport"),
         .testTarget(name: "TesseraTests", dependencies: ["Tessera", "CTesseraKernels", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraNNTests", dependencies: ["Tessera", "TesseraNN", "TesseraModels", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TesseraVisionTests", dependencies: ["Tessera", "TesseraVision", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TesseraVisionTests", dependencies: ["Tessera", "TesseraVision", "CZlib", "TesseraTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraTrainingTests", dependencies: [
             "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "TesseraTraining", "TesseraTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

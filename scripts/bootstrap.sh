@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system libraries Tessera builds against — OpenBLAS (cblas), LAPACKE, libpng,
-# zlib, Open MPI (TesseraDistributed and its mpirun checks) and pkg-config — when they are
-# missing; on Debian also iproute2 (`ip netns`, for the two-host MPI check). Safe to run
-# again: it installs only what is absent and says so.
+# libjpeg-turbo (its TurboJPEG API), zlib, Open MPI (TesseraDistributed and its mpirun checks)
+# and pkg-config — when they are missing; on Debian also iproute2 (`ip netns`, for the two-host
+# MPI check). Safe to run again: it installs only what is absent and says so.
 #
 #   scripts/bootstrap.sh              libraries only
 #   scripts/bootstrap.sh --with-data  also Debian's dataset-fashion-mnist (for the demo trainer)
 #
 # Debian/Ubuntu: apt-get (directly as root, through sudo otherwise).
-# macOS: Homebrew. openblas and lapack are keg-only there, so SwiftPM finds them only through
-# PKG_CONFIG_PATH; the script prints the line to export (scripts/test.sh sets it itself).
+# macOS: Homebrew. openblas, lapack and jpeg-turbo are keg-only there, so SwiftPM finds them
+# only through PKG_CONFIG_PATH; the script prints the line to export (scripts/test.sh sets it).
 set -euo pipefail
 
 with_data=0
@@ -26,7 +26,7 @@ die() { echo "bootstrap: error: $*" >&2; exit 1; }
 
 # The pkg-config modules the SystemLibraries targets name. (On macOS zlib comes with the SDK,
 # usually without a .pc file; SwiftPM then links -lz directly, so it is not required there.)
-pc_modules=(openblas lapacke libpng ompi-c)
+pc_modules=(openblas lapacke libpng libturbojpeg ompi-c)
 [[ "$(uname -s)" == Darwin ]] || pc_modules+=(zlib)
 
 check_pkg_config() {
@@ -44,7 +44,7 @@ check_pkg_config() {
 }
 
 bootstrap_debian() {
-    local wanted=(libopenblas-dev liblapacke-dev libpng-dev zlib1g-dev pkg-config libopenmpi-dev openmpi-bin iproute2)
+    local wanted=(libopenblas-dev liblapacke-dev libpng-dev libturbojpeg0-dev zlib1g-dev pkg-config libopenmpi-dev openmpi-bin iproute2)
     if ((with_data)); then wanted+=(dataset-fashion-mnist); fi
     local missing=()
     for p in "${wanted[@]}"; do
@@ -70,7 +70,7 @@ bootstrap_debian() {
 
 bootstrap_macos() {
     command -v brew >/dev/null 2>&1 || die "Homebrew is required on macOS (https://brew.sh)"
-    local wanted=(openblas lapack libpng pkg-config open-mpi)
+    local wanted=(openblas lapack libpng jpeg-turbo pkg-config open-mpi)
     local missing=()
     for f in "${wanted[@]}"; do
         brew list --versions "$f" >/dev/null 2>&1 || missing+=("$f")
@@ -87,9 +87,9 @@ bootstrap_macos() {
     fi
     # Keg-only formulas are not linked into the prefix: point pkg-config at them.
     local pcp
-    pcp="$(brew --prefix openblas)/lib/pkgconfig:$(brew --prefix lapack)/lib/pkgconfig"
+    pcp="$(brew --prefix openblas)/lib/pkgconfig:$(brew --prefix lapack)/lib/pkgconfig:$(brew --prefix jpeg-turbo)/lib/pkgconfig"
     export PKG_CONFIG_PATH="$pcp${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-    say "openblas and lapack are keg-only; before swift build, run:"
+    say "openblas, lapack and jpeg-turbo are keg-only; before swift build, run:"
     echo "  export PKG_CONFIG_PATH=\"$pcp\${PKG_CONFIG_PATH:+:\$PKG_CONFIG_PATH}\""
 }
 
@@ -98,7 +98,7 @@ case "$(uname -s)" in
         if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
             bootstrap_debian
         else
-            say "not a Debian-based system: install OpenBLAS, LAPACKE, libpng, Open MPI and pkg-config with your package manager"
+            say "not a Debian-based system: install OpenBLAS, LAPACKE, libpng, libjpeg-turbo (TurboJPEG), Open MPI and pkg-config with your package manager"
             if ((with_data)); then say "--with-data: dataset-fashion-mnist is a Debian package; skipped"; fi
         fi
         ;;

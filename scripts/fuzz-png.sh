@@ -6,7 +6,8 @@
 # Builds outside the package build (nothing here touches Package.swift or .build): the C
 # codec (Sources/CTesseraPNG, with -DTESSERA_FUZZING so CRC mismatches do not stop the
 # parsers) and the Swift codec files (Image.swift, PNG.swift, FileIO.swift) plus
-# Fuzz/PNGFuzz/main.swift are compiled into one binary under .build-fuzz/. The corpus is
+# Fuzz/PNGFuzz/main.swift and Fuzz/Common.swift are compiled into one binary under
+# .build-fuzz/ (scripts/fuzz-common.sh). The corpus is
 # seeded with the PNG fixtures and, when present, the CIFAR-10 PNG sample; crashes are
 # written to .build-fuzz/artifacts/ (any single allocation over 256 MB counts as a crash).
 # libpng itself is the system library (not instrumented),
@@ -15,35 +16,11 @@ set -euo pipefail
 
 SECONDS_TO_RUN="${1:?usage: scripts/fuzz-png.sh SECONDS [libFuzzer flags...]}"
 shift
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-OUT="$ROOT/.build-fuzz"
-mkdir -p "$OUT/module" "$OUT/corpus" "$OUT/artifacts"
+# shellcheck source=scripts/fuzz-common.sh
+source "$(dirname "$0")/fuzz-common.sh"  # ROOT, OUT, fuzz_build, fuzz_run
+mkdir -p "$OUT/corpus"
 
-PNG_CFLAGS="$(pkg-config --cflags libpng)"
-PNG_LIBS="$(pkg-config --libs libpng) $(pkg-config --libs zlib)"
-
-cat > "$OUT/module/module.modulemap" <<MAP
-module CTesseraPNG {
-    header "$ROOT/Sources/CTesseraPNG/include/CTesseraPNG.h"
-    export *
-}
-MAP
-
-echo "== compiling CTesseraPNG (fuzzer-no-link, address)"
-clang -O1 -g -fsanitize=fuzzer-no-link,address -DTESSERA_FUZZING \
-    -I "$ROOT/Sources/CTesseraPNG/include" $PNG_CFLAGS \
-    -c "$ROOT/Sources/CTesseraPNG/tessera_png.c" -o "$OUT/tessera_png.o"
-
-echo "== compiling the Swift fuzz target (fuzzer, address)"
-swiftc -parse-as-library -O -g -sanitize=fuzzer,address -module-name PNGFuzz \
-    -I "$OUT/module" \
-    "$ROOT/Sources/TesseraVision/Image.swift" \
-    "$ROOT/Sources/TesseraVision/PNG.swift" \
-    "$ROOT/Sources/TesseraVision/FileIO.swift" \
-    "$ROOT/Sources/Tessera/Runtime/AtomicFile.swift" \
-    "$ROOT/Fuzz/PNGFuzz/main.swift" \
-    "$OUT/tessera_png.o" $PNG_LIBS \
-    -o "$OUT/png-fuzz"
+fuzz_build PNG "$(pkg-config --cflags libpng)" "$(pkg-config --libs libpng) $(pkg-config --libs zlib)" -DTESSERA_FUZZING
 
 # Seed corpus: generated fixtures and a slice of the CIFAR sample.
 cp -n "$ROOT"/Tests/TesseraVisionTests/Fixtures/png/*.png "$OUT/corpus/" 2>/dev/null || true
@@ -80,13 +57,4 @@ cat > "$OUT/png.dict" <<'DICT'
 "eXIf"
 DICT
 
-# A smaller ASan quarantine keeps RSS steady across millions of short-lived image buffers.
-export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=32:detect_leaks=1}"
-
-echo "== fuzzing for $SECONDS_TO_RUN s (corpus $OUT/corpus, crashes in $OUT/artifacts)"
-exec "$OUT/png-fuzz" "$OUT/corpus" \
-    -dict="$OUT/png.dict" \
-    -max_total_time="$SECONDS_TO_RUN" \
-    -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len=65536 \
-    -artifact_prefix="$OUT/artifacts/" \
-    -print_final_stats=1 "$@"
+fuzz_run "$OUT/png-fuzz" "$OUT/corpus" "$OUT/png.dict" "$OUT/artifacts" "$SECONDS_TO_RUN" "$@"

@@ -42,8 +42,8 @@ step "bootstrap"
 scripts/bootstrap.sh
 
 if [[ "$(uname -s)" == Darwin ]] && command -v brew >/dev/null 2>&1; then
-    # openblas and lapack are keg-only in Homebrew: pkg-config must be told where they are.
-    export PKG_CONFIG_PATH="$(brew --prefix openblas)/lib/pkgconfig:$(brew --prefix lapack)/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    # openblas, lapack and jpeg-turbo are keg-only in Homebrew: pkg-config must be told where they are.
+    export PKG_CONFIG_PATH="$(brew --prefix openblas)/lib/pkgconfig:$(brew --prefix lapack)/lib/pkgconfig:$(brew --prefix jpeg-turbo)/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 fi
 
 step "build (with tests)"

@@ -1,9 +1,10 @@
 // CTesseraPNG: PNG decode/encode through libpng's full API.
 //
 // Error discipline: libpng reports errors by calling our error function, which
-// records the message and longjmps back to the setjmp in decode_body/encode_body.
-// Those functions only return a status; everything that must be released lives in
-// a tpng_ctx owned by the calling (non-setjmp) function, which frees it on every path.
+// records the message and longjmps back to the setjmp in one of the *_body functions.
+// Those functions only return a status; everything that must be released lives in a
+// tpng_reader (reading) or a tpng_ctx (writing) owned by the calling (non-setjmp)
+// function or by the caller of tpng_open, and is freed on every path.
 #include "CTesseraPNG.h"
 
 #include <png.h>
@@ -17,15 +18,27 @@ typedef struct {
     const uint8_t *data;
     size_t size;
     size_t position;
-    uint8_t *pixels;
-    png_bytep *rows;
     // Writing.
     uint8_t *output;
     size_t output_size;
     size_t output_capacity;
-    // The largest single allocation libpng may make while decoding (see capped_malloc).
+    // The largest single allocation libpng may make while decoding (see capped_malloc), and
+    // the bytes it holds now and at most.
     size_t allocation_limit;
+    size_t allocated;
+    size_t peak_allocated;
 } tpng_ctx;
+
+struct tpng_reader {
+    png_structp png;
+    png_infop info;
+    tpng_ctx ctx;
+    tpng_header header;
+    size_t row_bytes;
+    int started;
+    // After libpng longjmps its state is undefined: the reader only accepts tpng_close then.
+    int failed;
+};
 
 static void set_error(char *error, size_t capacity, const char *message) {
     if (error == NULL || capacity == 0) return;
@@ -54,15 +67,31 @@ static void on_warning(png_structp png, png_const_charp message) {
 // chunk (png_malloc_warn) or fail with "Out of Memory" (png_malloc). No legitimate
 // allocation comes near it: the largest are rows (at most 8 MB for libpng's 1,000,000-pixel
 // width limit) and decompressed ancillary chunks (limited to 8 MB by libpng).
+// Each block carries its size in a 16-byte prefix so that frees can be counted.
+#define TPNG_PREFIX 16
+
 static png_voidp capped_malloc(png_structp png, png_alloc_size_t size) {
     tpng_ctx *ctx = (tpng_ctx *)png_get_mem_ptr(png);
     if (ctx != NULL && size > ctx->allocation_limit) return NULL;
-    return malloc(size);
+    if (size > (png_alloc_size_t)-1 - TPNG_PREFIX) return NULL;
+    uint8_t *block = (uint8_t *)malloc(size + TPNG_PREFIX);
+    if (block == NULL) return NULL;
+    memcpy(block, &size, sizeof(size));
+    if (ctx != NULL) {
+        ctx->allocated += size;
+        if (ctx->allocated > ctx->peak_allocated) ctx->peak_allocated = ctx->allocated;
+    }
+    return block + TPNG_PREFIX;
 }
 
 static void capped_free(png_structp png, png_voidp pointer) {
-    (void)png;
-    free(pointer);
+    if (pointer == NULL) return;
+    uint8_t *block = (uint8_t *)pointer - TPNG_PREFIX;
+    png_alloc_size_t size;
+    memcpy(&size, block, sizeof(size));
+    tpng_ctx *ctx = (tpng_ctx *)png_get_mem_ptr(png);
+    if (ctx != NULL) ctx->allocated -= size;
+    free(block);
 }
 
 static void read_bytes(png_structp png, png_bytep destination, size_t count) {
@@ -74,10 +103,15 @@ static void read_bytes(png_structp png, png_bytep destination, size_t count) {
     ctx->position += count;
 }
 
-static int decode_body(png_structp png, png_infop info, tpng_ctx *ctx, size_t max_bytes, tpng_image *out) {
+// Each *_body function owns one setjmp and only returns a status; the public functions
+// around them own the reader and release it on every path.
+
+static int open_body(tpng_reader *r) {
+    png_structp png = r->png;
+    png_infop info = r->info;
     if (setjmp(png_jmpbuf(png))) return -1;
 
-    png_set_read_fn(png, ctx, read_bytes);
+    png_set_read_fn(png, &r->ctx, read_bytes);
 #ifdef TESSERA_FUZZING
     // Only in the libFuzzer build (scripts/fuzz-png.sh): ignore CRCs so that mutations reach
     // the chunk parsers instead of stopping at the checksum, as libpng's own fuzz harness does.
@@ -88,82 +122,162 @@ static int decode_body(png_structp png, png_infop info, tpng_ctx *ctx, size_t ma
     png_uint_32 width = 0, height = 0;
     int depth = 0, color_type = 0, interlace = 0;
     png_get_IHDR(png, info, &width, &height, &depth, &color_type, &interlace, NULL, NULL);
+    int trns = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
+    int channels;
+    switch (color_type) {
+    case PNG_COLOR_TYPE_GRAY: channels = 1 + trns; break;
+    case PNG_COLOR_TYPE_GRAY_ALPHA: channels = 2; break;
+    case PNG_COLOR_TYPE_PALETTE: case PNG_COLOR_TYPE_RGB: channels = 3 + trns; break;
+    case PNG_COLOR_TYPE_RGB_ALPHA: channels = 4; break;
+    default: png_error(png, "unknown PNG colour type"); return -1;
+    }
+    r->header.width = width;
+    r->header.height = height;
+    r->header.channels = channels;
+    r->header.bit_depth = depth;
+    r->header.interlaced = interlace == PNG_INTERLACE_ADAM7;
+    return 0;
+}
 
+static int start_body(tpng_reader *r) {
+    png_structp png = r->png;
+    png_infop info = r->info;
+    if (setjmp(png_jmpbuf(png))) return -1;
+
+    int color_type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color_type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
     if (depth == 16) png_set_strip_16(png);  // keeps the high byte: v >> 8
-    (void)png_set_interlace_handling(png);
+    // No png_set_interlace_handling: interlaced rows arrive pass by pass, as narrow as their
+    // pass, and the caller places them, so no full-size de-interlacing buffer is needed.
     png_read_update_info(png, info);
 
-    int channels = png_get_channels(png, info);
     size_t row_bytes = png_get_rowbytes(png, info);
-    if (channels < 1 || channels > 4 || png_get_bit_depth(png, info) != 8 ||
-        row_bytes != (size_t)width * (size_t)channels) {
+    if (png_get_channels(png, info) != r->header.channels || png_get_bit_depth(png, info) != 8 ||
+        row_bytes != (size_t)r->header.width * (size_t)r->header.channels) {
         png_error(png, "unsupported PNG layout after transformations");
     }
-    if (height != 0 && row_bytes > max_bytes / height) {
-        png_error(png, "image too large to decode (exceeds the decoder's size limit)");
-    }
-    ctx->pixels = (uint8_t *)malloc(row_bytes * height);
-    ctx->rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
-    if (ctx->pixels == NULL || ctx->rows == NULL) png_error(png, "out of memory");
-    for (png_uint_32 y = 0; y < height; y++) ctx->rows[y] = ctx->pixels + (size_t)y * row_bytes;
-
-    png_read_image(png, ctx->rows);
-    png_read_end(png, NULL);
-
-    out->width = (int32_t)width;
-    out->height = (int32_t)height;
-    out->channels = channels;
-    out->pixels = ctx->pixels;
+    r->row_bytes = row_bytes;
     return 0;
 }
 
-int tpng_decode(const uint8_t *data, size_t size, size_t max_bytes,
-                tpng_image *out, char *error, size_t error_capacity) {
+static int row_body(tpng_reader *r, uint8_t *row) {
+    if (setjmp(png_jmpbuf(r->png))) return -1;
+    png_read_row(r->png, row, NULL);
+    return 0;
+}
+
+static int finish_body(tpng_reader *r) {
+    if (setjmp(png_jmpbuf(r->png))) return -1;
+    png_read_end(r->png, NULL);
+    return 0;
+}
+
+// Points the reader's error text at the caller's buffer; refuses a reader that failed.
+static int begin_call(tpng_reader *r, char *error, size_t error_capacity) {
     set_error(error, error_capacity, "");
-    if (out == NULL) {
-        set_error(error, error_capacity, "no output image");
+    if (r == NULL) {
+        set_error(error, error_capacity, "no PNG reader");
         return -1;
     }
-    memset(out, 0, sizeof(*out));
+    if (r->failed) {
+        set_error(error, error_capacity, "PNG reader used after an error");
+        return -1;
+    }
+    r->ctx.error = error;
+    r->ctx.error_capacity = error_capacity;
+    return 0;
+}
+
+static int end_call(tpng_reader *r, int status, char *error, size_t error_capacity) {
+    r->ctx.error = NULL;
+    r->ctx.error_capacity = 0;
+    if (status != 0) {
+        r->failed = 1;
+        if (error != NULL && error_capacity > 0 && error[0] == '\0') set_error(error, error_capacity, "libpng error");
+    }
+    return status;
+}
+
+int tpng_open(const uint8_t *data, size_t size, tpng_header *header, tpng_reader **out_reader,
+              char *error, size_t error_capacity) {
+    set_error(error, error_capacity, "");
+    if (out_reader == NULL || header == NULL) {
+        set_error(error, error_capacity, "no output for the PNG reader");
+        return -1;
+    }
+    *out_reader = NULL;
+    memset(header, 0, sizeof(*header));
     if (data == NULL || size < 8 || png_sig_cmp((png_const_bytep)data, 0, 8) != 0) {
         set_error(error, error_capacity, "not a PNG file (bad signature)");
         return -1;
     }
-    tpng_ctx ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.error = error;
-    ctx.error_capacity = error_capacity;
-    ctx.data = data;
-    ctx.size = size;
-    ctx.allocation_limit = ((size_t)16 << 20) + size;
-
-    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning,
-                                               &ctx, capped_malloc, capped_free);
-    if (png == NULL) {
+    tpng_reader *r = (tpng_reader *)calloc(1, sizeof(tpng_reader));
+    if (r == NULL) {
+        set_error(error, error_capacity, "out of memory");
+        return -1;
+    }
+    r->ctx.data = data;
+    r->ctx.size = size;
+    r->ctx.allocation_limit = ((size_t)16 << 20) + size;
+    r->png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &r->ctx, on_error, on_warning,
+                                      &r->ctx, capped_malloc, capped_free);
+    if (r->png == NULL) {
+        free(r);
         set_error(error, error_capacity, "could not create libpng read struct");
         return -1;
     }
-    png_infop info = png_create_info_struct(png);
-    if (info == NULL) {
-        png_destroy_read_struct(&png, NULL, NULL);
+    r->info = png_create_info_struct(r->png);
+    if (r->info == NULL) {
+        tpng_close(r);
         set_error(error, error_capacity, "could not create libpng info struct");
         return -1;
     }
-    int status = decode_body(png, info, &ctx, max_bytes, out);
-    png_destroy_read_struct(&png, &info, NULL);
-    free(ctx.rows);
-    if (status != 0) {
-        free(ctx.pixels);
-        memset(out, 0, sizeof(*out));
-        if (error != NULL && error_capacity > 0 && error[0] == '\0') {
-            set_error(error, error_capacity, "libpng error");
-        }
+    if (begin_call(r, error, error_capacity) != 0 || end_call(r, open_body(r), error, error_capacity) != 0) {
+        tpng_close(r);
         return -1;
     }
+    *header = r->header;
+    *out_reader = r;
     return 0;
+}
+
+int tpng_start(tpng_reader *r, char *error, size_t error_capacity) {
+    if (begin_call(r, error, error_capacity) != 0) return -1;
+    if (r->started) {
+        set_error(error, error_capacity, "PNG reader already started");
+        return -1;
+    }
+    int status = end_call(r, start_body(r), error, error_capacity);
+    if (status == 0) r->started = 1;
+    return status;
+}
+
+int tpng_read_row(tpng_reader *r, uint8_t *row, size_t row_capacity, char *error, size_t error_capacity) {
+    if (begin_call(r, error, error_capacity) != 0) return -1;
+    if (!r->started || row == NULL || row_capacity < r->row_bytes) {
+        set_error(error, error_capacity, "PNG row read before tpng_start or into a short buffer");
+        return -1;
+    }
+    return end_call(r, row_body(r, row), error, error_capacity);
+}
+
+int tpng_finish(tpng_reader *r, char *error, size_t error_capacity) {
+    if (begin_call(r, error, error_capacity) != 0) return -1;
+    if (!r->started) {
+        set_error(error, error_capacity, "PNG reader finished before tpng_start");
+        return -1;
+    }
+    return end_call(r, finish_body(r), error, error_capacity);
+}
+
+size_t tpng_reader_peak_bytes(const tpng_reader *r) { return r != NULL ? r->ctx.peak_allocated : 0; }
+
+void tpng_close(tpng_reader *r) {
+    if (r == NULL) return;
+    if (r->png != NULL) png_destroy_read_struct(&r->png, r->info != NULL ? &r->info : NULL, NULL);
+    free(r);
 }
 
 static void write_bytes(png_structp png, png_bytep source, size_t count) {

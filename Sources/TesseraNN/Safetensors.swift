@@ -2,7 +2,7 @@ import Foundation
 import Tessera
 
 /// Why a safetensors file could not be read or written.
-public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
+public indirect enum SafetensorsError: Error, CustomStringConvertible, Equatable {
     /// The file could not be opened or read.
     case unreadable(path: String, reason: String)
     /// The file could not be written.
@@ -11,28 +11,41 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
     case truncatedHeaderLength(byteCount: Int)
     /// The header length points past the end of the file (or is absurdly large).
     case invalidHeaderLength(length: UInt64, fileSize: Int)
-    /// The header is not a UTF-8 JSON object.
+    /// The header is not a UTF-8 JSON object of the expected form (also: duplicate keys).
     case invalidHeader(reason: String)
     /// One tensor's header entry is malformed or inconsistent with the data.
     case invalidEntry(name: String, reason: String)
-    /// A dtype this reader does not know.
+    /// The tensors' `data_offsets` do not tile the data section exactly (overlaps, gaps, bytes
+    /// not covered).
+    case invalidLayout(reason: String)
+    /// A dtype this reader does not know or does not convert.
     case unsupportedDType(name: String, dtype: String)
-    /// A value cannot be represented in the requested on-disk dtype.
+    /// A value cannot be represented in the requested dtype (on writing) or in Float32 (on
+    /// reading an integer tensor).
     case unrepresentable(name: String, reason: String)
+    /// A problem with the file at `path` (what `Safetensors.load(from:)` throws for bad contents).
+    case inFile(path: String, error: SafetensorsError)
 
-    public var description: String {
+    /// The problem without the "safetensors: " prefix.
+    var reason: String {
         switch self {
-        case let .unreadable(path, reason): return "safetensors: cannot read '\(path)': \(reason)"
-        case let .unwritable(path, reason): return "safetensors: cannot write '\(path)': \(reason)"
-        case let .truncatedHeaderLength(n): return "safetensors: file is \(n) bytes, too short for the 8-byte header length"
+        case let .unreadable(path, reason): return "cannot read '\(path)': \(reason)"
+        case let .unwritable(path, reason): return "cannot write '\(path)': \(reason)"
+        case let .truncatedHeaderLength(n): return "file is \(n) bytes, too short for the 8-byte header length"
         case let .invalidHeaderLength(len, size):
-            return "safetensors: header length \(len) does not fit in a file of \(size) bytes (truncated or not a safetensors file)"
-        case let .invalidHeader(reason): return "safetensors: invalid JSON header: \(reason)"
-        case let .invalidEntry(name, reason): return "safetensors: tensor '\(name)': \(reason)"
-        case let .unsupportedDType(name, dtype): return "safetensors: tensor '\(name)' has unsupported dtype '\(dtype)'"
-        case let .unrepresentable(name, reason): return "safetensors: tensor '\(name)': \(reason)"
+            return "header length \(len) does not fit in a file of \(size) bytes (truncated or not a safetensors file)"
+        case let .invalidHeader(reason): return "invalid JSON header: \(reason)"
+        case let .invalidEntry(name, reason): return "tensor '\(name)': \(reason)"
+        case let .invalidLayout(reason): return "invalid data layout: \(reason)"
+        case let .unsupportedDType(name, dtype):
+            return "tensor '\(name)' has unsupported dtype '\(dtype)' (Tessera reads "
+                + DType.allCases.map(\.rawValue).joined(separator: ", ") + ")"
+        case let .unrepresentable(name, reason): return "tensor '\(name)': \(reason)"
+        case let .inFile(path, error): return "'\(path)': \(error.reason)"
         }
     }
+
+    public var description: String { "safetensors: " + reason }
 }
 
 /// Reads and writes the safetensors format (the one `safetensors.torch.save_file` writes):
@@ -43,6 +56,34 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
 /// Files are written atomically (a temporary file in the same directory, then a rename), so a
 /// crash never leaves half a checkpoint. Reading validates every length, offset and dtype and
 /// throws ``SafetensorsError`` on a corrupt or truncated file.
+///
+/// **What the reader rejects.** Everything the reference implementation (huggingface
+/// `safetensors`) rejects: a header length past the file or over 100 MB; a header that is not
+/// UTF-8 JSON, not an object, or followed by anything but JSON whitespace; an entry that is not an
+/// object, lacks `dtype`, `shape` or `data_offsets`, or has a negative, fractional or
+/// non-numeric dimension or offset, or not exactly two offsets; a duplicated field within an
+/// entry and a duplicated `__metadata__`; a non-string metadata value; a shape whose element
+/// count or byte size overflows; a byte size (elements × dtype size) different from the offsets'
+/// span; offsets that end before they begin; and offsets that do not tile the data section
+/// exactly — sorted by offset, each tensor must begin where the previous one ends (no overlap,
+/// no gap), the first at 0, the last at the end of the file. Stricter than the reference: any
+/// duplicated key anywhere in the header (the reference lets the last of two identical tensor
+/// entries or metadata keys win), a header that does not begin with `{`, nesting deeper than 64
+/// levels, BOOL bytes other than 0 and 1, and the integer values described next. `__metadata__:
+/// null` and unknown extra fields in an entry are accepted, as by the reference.
+///
+/// **Dtype conversions on reading** (every tensor is Float32 in memory; the entry keeps its
+/// on-disk dtype, so it is written back the same way): F32 is copied bit for bit; F16 and BF16
+/// convert exactly (every value, NaN payloads included, is a Float32); F64 rounds to the nearest
+/// Float32, magnitudes beyond its range becoming ±infinity as PyTorch's `.float()` does; I8, U8
+/// and I16 convert exactly; I32 and I64 values load only when exactly representable in Float32
+/// (all up to 2^24 in magnitude, larger ones when they are multiples of a power of two that
+/// fits) — any other value throws ``SafetensorsError/unrepresentable(name:reason:)`` naming the
+/// tensor, the index and the value, rather than silently rounding (16,777,217 used to load as
+/// 16,777,216); BOOL loads as 0 and 1. Other dtypes (U16, U32, U64, the FP8/FP6/FP4 formats,
+/// C64) are refused with ``SafetensorsError/unsupportedDType(name:dtype:)``. Whether an integer
+/// tensor may go into a floating-point parameter is decided when loading into a module:
+/// ``Module/loadStateDict(_:strict:)`` reports it as a dtype mismatch.
 public enum Safetensors {
     /// The largest header accepted (as the reference implementation's limit).
     public static let maxHeaderLength = 100_000_000
@@ -140,7 +181,8 @@ public enum Safetensors {
                         let b = i * dtype.byteSize
                         switch dtype {
                         case .int64:
-                            raw.storeBytes(of: Int64(v).littleEndian, toByteOffset: b, as: Int64.self)
+                            guard let x = Int64(exactly: v) else { throw rangeError(name, v, dtype) }
+                            raw.storeBytes(of: x.littleEndian, toByteOffset: b, as: Int64.self)
                         case .int32:
                             guard let x = Int32(exactly: v) else { throw rangeError(name, v, dtype) }
                             raw.storeBytes(of: x.littleEndian, toByteOffset: b, as: Int32.self)
@@ -170,8 +212,9 @@ public enum Safetensors {
 
     // MARK: Reading
 
-    /// Reads the state dict stored at `url`. Every dtype is converted to Float32 in memory;
-    /// the entry keeps its on-disk dtype so it is written back the same way.
+    /// Reads the state dict stored at `url` (see the type's documentation for what is rejected
+    /// and how dtypes convert). Bad contents throw ``SafetensorsError/inFile(path:error:)``
+    /// naming the file.
     public static func load(from url: URL) throws -> StateDict {
         let data: Data
         do {
@@ -179,11 +222,15 @@ public enum Safetensors {
         } catch {
             throw SafetensorsError.unreadable(path: url.path, reason: error.localizedDescription)
         }
-        return try decode(data)
+        do {
+            return try decode(data)
+        } catch let error as SafetensorsError {
+            throw SafetensorsError.inFile(path: url.path, error: error)
+        }
     }
 
     /// Decodes safetensors bytes, validating the header length, the JSON, each entry's dtype,
-    /// shape and offsets (in bounds, and matching the element count).
+    /// shape and offsets, and the layout of the data section (see the type's documentation).
     public static func decode(_ data: Data) throws -> StateDict {
         let size = data.count
         guard size >= 8 else { throw SafetensorsError.truncatedHeaderLength(byteCount: size) }
@@ -192,55 +239,60 @@ public enum Safetensors {
             throw SafetensorsError.invalidHeaderLength(length: n64, fileSize: size)
         }
         let headerLength = Int(n64)
-        let headerData = data.subdata(in: data.startIndex + 8 ..< data.startIndex + 8 + headerLength)
-        guard headerData.first == UInt8(ascii: "{") else {
-            throw SafetensorsError.invalidHeader(reason: "does not start with '{'")
-        }
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: headerData, options: [])
-        } catch {
-            throw SafetensorsError.invalidHeader(reason: "not valid JSON (\(error.localizedDescription))")
-        }
-        guard let object = json as? [String: Any] else {
-            throw SafetensorsError.invalidHeader(reason: "not a JSON object")
-        }
         let dataStart = 8 + headerLength
         let dataSize = size - dataStart
-
-        var dict = StateDict()
-        if let meta = object["__metadata__"] {
-            guard let m = meta as? [String: Any] else {
-                throw SafetensorsError.invalidHeader(reason: "__metadata__ is not an object of strings")
+        let object: [(key: String, value: HeaderJSON)] = try data.withUnsafeBytes { raw in
+            let header = UnsafeRawBufferPointer(rebasing: raw[8..<dataStart])
+            guard header.first == UInt8(ascii: "{") else {
+                throw SafetensorsError.invalidHeader(reason: "does not start with '{'")
             }
-            for (k, v) in m {
-                guard let s = v as? String else {
-                    throw SafetensorsError.invalidHeader(reason: "__metadata__ value for '\(k)' is not a string")
-                }
-                dict.metadata[k] = s
+            var parser = HeaderJSON.Parser(header)
+            guard case let .object(members) = try parser.parseDocument() else {
+                throw SafetensorsError.invalidHeader(reason: "not a JSON object")
             }
+            return members
         }
 
+        var dict = StateDict()
         struct Parsed { let name: String; let dtype: DType; let shape: [Int]; let begin: Int; let end: Int }
         var parsed: [Parsed] = []
-        for (name, value) in object where name != "__metadata__" {
-            guard let info = value as? [String: Any] else {
+        for (name, value) in object {
+            if name == "__metadata__" {
+                switch value {
+                case .null: continue
+                case .object(let members):
+                    for (k, v) in members {
+                        guard case .string(let s) = v else {
+                            throw SafetensorsError.invalidHeader(reason: "__metadata__ value for '\(k)' is not a string")
+                        }
+                        dict.metadata[k] = s
+                    }
+                default:
+                    throw SafetensorsError.invalidHeader(reason: "__metadata__ is not an object of strings")
+                }
+                continue
+            }
+            guard case .object(let fields) = value else {
                 throw SafetensorsError.invalidEntry(name: name, reason: "entry is not an object")
             }
-            guard let dtypeName = info["dtype"] as? String else {
+            func field(_ key: String) -> HeaderJSON? { fields.first { $0.key == key }?.value }
+            guard case .string(let dtypeName)? = field("dtype") else {
                 throw SafetensorsError.invalidEntry(name: name, reason: "missing or non-string 'dtype'")
             }
             guard let dtype = DType(rawValue: dtypeName) else {
                 throw SafetensorsError.unsupportedDType(name: name, dtype: dtypeName)
             }
-            guard let shape = intArray(info["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
-                throw SafetensorsError.invalidEntry(name: name, reason: "missing or invalid 'shape'")
+            guard let shape = field("shape")?.naturals else {
+                throw SafetensorsError.invalidEntry(name: name, reason: "missing or invalid 'shape' (an array of non-negative integers)")
             }
-            guard let offsets = intArray(info["data_offsets"]), offsets.count == 2 else {
-                throw SafetensorsError.invalidEntry(name: name, reason: "missing or invalid 'data_offsets'")
+            guard let offsets = field("data_offsets")?.naturals, offsets.count == 2 else {
+                throw SafetensorsError.invalidEntry(name: name, reason: "missing or invalid 'data_offsets' (two non-negative integers)")
             }
             let begin = offsets[0], end = offsets[1]
-            guard begin >= 0, begin <= end, end <= dataSize else {
+            guard begin <= end else {
+                throw SafetensorsError.invalidEntry(name: name, reason: "data_offsets [\(begin), \(end)] end before they begin")
+            }
+            guard end <= dataSize else {
                 throw SafetensorsError.invalidEntry(name: name, reason: "data_offsets [\(begin), \(end)] outside the \(dataSize) data bytes (file truncated?)")
             }
             var count = 1
@@ -255,8 +307,28 @@ public enum Safetensors {
             }
             parsed.append(Parsed(name: name, dtype: dtype, shape: shape, begin: begin, end: end))
         }
-        // Keep the file's data order (deterministic, and the writer's order on a round trip).
-        parsed.sort { $0.begin != $1.begin ? $0.begin < $1.begin : $0.name < $1.name }
+        // The file's data order (the writer's order on a round trip); then the tensors must tile
+        // the data section: each begins where the previous one ends, the last ends the file.
+        parsed.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        var covered = 0
+        var previous: Parsed?
+        for p in parsed {
+            if p.begin < covered, let previous {
+                throw SafetensorsError.invalidLayout(reason: "tensor '\(p.name)' (data_offsets [\(p.begin), \(p.end)]) overlaps "
+                                                     + "tensor '\(previous.name)' ([\(previous.begin), \(previous.end)])")
+            }
+            if p.begin > covered {
+                let after = previous.map { "after tensor '\($0.name)' (which ends at \(covered))" } ?? "at the start of the data"
+                throw SafetensorsError.invalidLayout(reason: "\(p.begin - covered) unused bytes \(after), before tensor '\(p.name)' "
+                                                     + "(data_offsets [\(p.begin), \(p.end)])")
+            }
+            covered = p.end
+            previous = p
+        }
+        guard covered == dataSize else {
+            throw SafetensorsError.invalidLayout(reason: "the tensors cover \(covered) of the \(dataSize) data bytes; "
+                                                 + "the last \(dataSize - covered) belong to no tensor")
+        }
 
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let base = raw.baseAddress!.advanced(by: dataStart)
@@ -266,18 +338,6 @@ public enum Safetensors {
             }
         }
         return dict
-    }
-
-    private static func intArray(_ any: Any?) -> [Int]? {
-        guard let arr = any as? [Any] else { return nil }
-        var out: [Int] = []
-        out.reserveCapacity(arr.count)
-        for v in arr {
-            // Exact conversion only: fractions and out-of-range numbers fail.
-            guard let i = v as? Int else { return nil }
-            out.append(i)
-        }
-        return out
     }
 
     private static func tensor(from p: UnsafeRawPointer, dtype: DType, shape: [Int], name: String) throws -> Tensor {
@@ -298,9 +358,17 @@ public enum Safetensors {
             case .bfloat16:
                 for i in 0..<n { out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
             case .int64:
-                for i in 0..<n { out[i] = Float(Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+                for i in 0..<n {
+                    let v = Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
+                    guard let f = Float(exactly: v) else { throw inexact(name, "I64", v, i) }
+                    out[i] = f
+                }
             case .int32:
-                for i in 0..<n { out[i] = Float(Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
+                for i in 0..<n {
+                    let v = Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))
+                    guard let f = Float(exactly: v) else { throw inexact(name, "I32", Int64(v), i) }
+                    out[i] = f
+                }
             case .int16:
                 for i in 0..<n { out[i] = Float(Int16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))) }
             case .int8:
@@ -315,6 +383,11 @@ public enum Safetensors {
                 }
             }
         }
+    }
+
+    private static func inexact(_ name: String, _ dtype: String, _ value: Int64, _ index: Int) -> SafetensorsError {
+        .unrepresentable(name: name, reason: "\(dtype) value \(value) at index \(index) is not exactly representable as Float32 "
+                         + "(integer tensors load only when every value is exact)")
     }
 
     private static var isLittleEndianHost: Bool { 1.littleEndian == 1 }
@@ -404,5 +477,256 @@ enum HalfFloat {
         if f.isNaN { return UInt16(x >> 16) | 0x40 }
         let rounded = x &+ 0x7FFF &+ ((x >> 16) & 1)
         return UInt16(rounded >> 16)
+    }
+}
+
+// MARK: - The header's JSON
+
+/// A value of a safetensors header, parsed strictly by `HeaderJSON.Parser`: objects keep their
+/// members in file order, and numbers are integers (no fraction or exponent, within `Int`) or
+/// "other numbers", which no safetensors field accepts.
+enum HeaderJSON {
+    case object([(key: String, value: HeaderJSON)])
+    case array([HeaderJSON])
+    case string(String)
+    case integer(Int)
+    case otherNumber
+    case bool(Bool)
+    case null
+
+    /// The value as non-negative integers, when it is an array of nothing else.
+    var naturals: [Int]? {
+        guard case .array(let items) = self else { return nil }
+        var out: [Int] = []
+        out.reserveCapacity(items.count)
+        for item in items {
+            guard case .integer(let v) = item, v >= 0 else { return nil }
+            out.append(v)
+        }
+        return out
+    }
+
+    /// A JSON (RFC 8259) parser over bytes that also rejects what would make a header
+    /// ambiguous: a key repeated within an object. Nesting is limited to `maxDepth` levels, so
+    /// a hostile header cannot exhaust the stack. Errors are `SafetensorsError.invalidHeader`.
+    struct Parser {
+        static let maxDepth = 64
+        private let bytes: UnsafeRawBufferPointer
+        private var i = 0
+
+        init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+        /// One value, then nothing but whitespace.
+        mutating func parseDocument() throws -> HeaderJSON {
+            if let bad = Parser.firstInvalidUTF8(bytes) {
+                throw SafetensorsError.invalidHeader(reason: "not valid UTF-8 (byte \(bad))")
+            }
+            skipWhitespace()
+            let value = try parseValue(depth: 0)
+            skipWhitespace()
+            guard i == bytes.count else { throw invalid("trailing characters after the JSON value") }
+            return value
+        }
+
+        private func invalid(_ what: String) -> SafetensorsError {
+            .invalidHeader(reason: "not valid JSON (\(what) at byte \(i))")
+        }
+
+        private var current: UInt8? { i < bytes.count ? bytes[i] : nil }
+
+        private mutating func skipWhitespace() {
+            while let c = current, c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D { i += 1 }
+        }
+
+        private mutating func expect(_ literal: String, _ value: HeaderJSON) throws -> HeaderJSON {
+            for u in literal.utf8 {
+                guard current == u else { throw invalid("unexpected character") }
+                i += 1
+            }
+            return value
+        }
+
+        private mutating func parseValue(depth: Int) throws -> HeaderJSON {
+            guard depth < Parser.maxDepth else { throw invalid("nesting deeper than \(Parser.maxDepth) levels") }
+            guard let c = current else { throw invalid("unexpected end") }
+            switch c {
+            case UInt8(ascii: "{"): return try parseObject(depth: depth)
+            case UInt8(ascii: "["): return try parseArray(depth: depth)
+            case UInt8(ascii: "\""): return .string(try parseString())
+            case UInt8(ascii: "t"): return try expect("true", .bool(true))
+            case UInt8(ascii: "f"): return try expect("false", .bool(false))
+            case UInt8(ascii: "n"): return try expect("null", .null)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+            default: throw invalid("unexpected character")
+            }
+        }
+
+        private mutating func parseObject(depth: Int) throws -> HeaderJSON {
+            i += 1  // {
+            var members: [(key: String, value: HeaderJSON)] = []
+            var seen = Set<String>()
+            skipWhitespace()
+            if current == UInt8(ascii: "}") { i += 1; return .object(members) }
+            while true {
+                skipWhitespace()
+                guard current == UInt8(ascii: "\"") else { throw invalid("expected a string key") }
+                let key = try parseString()
+                guard seen.insert(key).inserted else {
+                    throw SafetensorsError.invalidHeader(reason: "duplicate key '\(key)' (at byte \(i))")
+                }
+                skipWhitespace()
+                guard current == UInt8(ascii: ":") else { throw invalid("expected ':'") }
+                i += 1
+                skipWhitespace()
+                members.append((key, try parseValue(depth: depth + 1)))
+                skipWhitespace()
+                switch current {
+                case UInt8(ascii: ","): i += 1
+                case UInt8(ascii: "}"): i += 1; return .object(members)
+                default: throw invalid("expected ',' or '}'")
+                }
+            }
+        }
+
+        private mutating func parseArray(depth: Int) throws -> HeaderJSON {
+            i += 1  // [
+            var items: [HeaderJSON] = []
+            skipWhitespace()
+            if current == UInt8(ascii: "]") { i += 1; return .array(items) }
+            while true {
+                skipWhitespace()
+                items.append(try parseValue(depth: depth + 1))
+                skipWhitespace()
+                switch current {
+                case UInt8(ascii: ","): i += 1
+                case UInt8(ascii: "]"): i += 1; return .array(items)
+                default: throw invalid("expected ',' or ']'")
+                }
+            }
+        }
+
+        private mutating func parseNumber() throws -> HeaderJSON {
+            let start = i
+            if current == UInt8(ascii: "-") { i += 1 }
+            func digits(_ p: inout Parser) -> Int {
+                let s = p.i
+                while let c = p.current, c >= 0x30 && c <= 0x39 { p.i += 1 }
+                return p.i - s
+            }
+            let intStart = i
+            let intDigits = digits(&self)
+            guard intDigits > 0 else { throw invalid("expected a digit") }
+            guard !(intDigits > 1 && bytes[intStart] == UInt8(ascii: "0")) else { throw invalid("leading zero") }
+            var integral = true
+            if current == UInt8(ascii: ".") {
+                i += 1
+                guard digits(&self) > 0 else { throw invalid("expected a digit after '.'") }
+                integral = false
+            }
+            if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+                i += 1
+                if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { i += 1 }
+                guard digits(&self) > 0 else { throw invalid("expected a digit in the exponent") }
+                integral = false
+            }
+            guard integral else { return .otherNumber }
+            var value = 0
+            let negative = bytes[start] == UInt8(ascii: "-")
+            for k in intStart..<i {
+                let d = Int(bytes[k] - 0x30)
+                let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                let (a, o2) = negative ? m.subtractingReportingOverflow(d) : m.addingReportingOverflow(d)
+                if o1 || o2 { return .otherNumber }
+                value = a
+            }
+            return .integer(value)
+        }
+
+        private mutating func hex4() throws -> UInt32 {
+            var v: UInt32 = 0
+            for _ in 0..<4 {
+                guard let c = current else { throw invalid("unexpected end in a \\u escape") }
+                let d: UInt8
+                switch c {
+                case 0x30...0x39: d = c - 0x30
+                case 0x41...0x46: d = c - 0x41 + 10
+                case 0x61...0x66: d = c - 0x61 + 10
+                default: throw invalid("bad hex digit in a \\u escape")
+                }
+                v = v << 4 | UInt32(d)
+                i += 1
+            }
+            return v
+        }
+
+        private mutating func parseString() throws -> String {
+            i += 1  // opening quote
+            var utf8: [UInt8] = []
+            while true {
+                guard let c = current else { throw invalid("unterminated string") }
+                i += 1
+                switch c {
+                case UInt8(ascii: "\""):
+                    return String(decoding: utf8, as: UTF8.self)  // validated as UTF-8 up front
+                case UInt8(ascii: "\\"):
+                    guard let e = current else { throw invalid("unterminated escape") }
+                    i += 1
+                    switch e {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(e)
+                    case UInt8(ascii: "b"): utf8.append(0x08)
+                    case UInt8(ascii: "f"): utf8.append(0x0C)
+                    case UInt8(ascii: "n"): utf8.append(0x0A)
+                    case UInt8(ascii: "r"): utf8.append(0x0D)
+                    case UInt8(ascii: "t"): utf8.append(0x09)
+                    case UInt8(ascii: "u"):
+                        var code = try hex4()
+                        if (0xD800..<0xDC00).contains(code) {
+                            guard current == UInt8(ascii: "\\"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "u") else {
+                                throw invalid("lone leading surrogate in a \\u escape")
+                            }
+                            i += 2
+                            let low = try hex4()
+                            guard (0xDC00..<0xE000).contains(low) else { throw invalid("bad trailing surrogate in a \\u escape") }
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        } else if (0xDC00..<0xE000).contains(code) {
+                            throw invalid("lone trailing surrogate in a \\u escape")
+                        }
+                        utf8.append(contentsOf: Array(String(Character(Unicode.Scalar(code)!)).utf8))
+                    default: throw invalid("bad escape")
+                    }
+                default:
+                    guard c >= 0x20 else { throw invalid("control character in a string") }
+                    utf8.append(c)
+                }
+            }
+        }
+
+        /// The offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code
+        /// points past U+10FFFF included), or nil.
+        static func firstInvalidUTF8(_ b: UnsafeRawBufferPointer) -> Int? {
+            var k = 0
+            while k < b.count {
+                let c = b[k]
+                if c < 0x80 { k += 1; continue }
+                let n: Int, low: UInt8, high: UInt8
+                switch c {
+                case 0xC2...0xDF: n = 1; low = 0x80; high = 0xBF
+                case 0xE0: n = 2; low = 0xA0; high = 0xBF
+                case 0xE1...0xEC, 0xEE...0xEF: n = 2; low = 0x80; high = 0xBF
+                case 0xED: n = 2; low = 0x80; high = 0x9F
+                case 0xF0: n = 3; low = 0x90; high = 0xBF
+                case 0xF1...0xF3: n = 3; low = 0x80; high = 0xBF
+                case 0xF4: n = 3; low = 0x80; high = 0x8F
+                default: return k
+                }
+                guard k + n < b.count else { return k }
+                guard b[k + 1] >= low && b[k + 1] <= high else { return k }
+                if n >= 2 {
+                    for j in 2...n where b[k + j] < 0x80 || b[k + j] > 0xBF { return k }
+                }
+                k += n + 1
+            }
+            return nil
+        }
     }
 }

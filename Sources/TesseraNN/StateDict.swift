@@ -15,6 +15,14 @@ public enum DType: String, Sendable, CaseIterable {
     case uint8 = "U8"
     case bool = "BOOL"
 
+    /// Whether values are integers (or booleans) rather than floating point.
+    public var isInteger: Bool {
+        switch self {
+        case .float32, .float64, .float16, .bfloat16: return false
+        case .int64, .int32, .int16, .int8, .uint8, .bool: return true
+        }
+    }
+
     /// Bytes per element.
     public var byteSize: Int {
         switch self {
@@ -104,7 +112,7 @@ public struct StateDict: Sequence {
 }
 
 /// What a non-strict ``Module/loadStateDict(_:strict:)`` could not load.
-public struct StateDictLoadReport: Equatable, CustomStringConvertible {
+public struct StateDictLoadReport: Equatable, Sendable, CustomStringConvertible {
     /// Keys the module has but the state dict lacks (left unchanged).
     public var missingKeys: [String] = []
     /// Keys of the state dict the module does not have (ignored).
@@ -113,9 +121,12 @@ public struct StateDictLoadReport: Equatable, CustomStringConvertible {
     public var shapeMismatches: [ShapeMismatch] = []
     /// Keys whose values hold NaN or ±∞ (refused: left unchanged, and a strict load fails).
     public var nonFiniteKeys: [String] = []
+    /// Keys saved as an integer (or BOOL) dtype where the module holds floating point (left
+    /// unchanged): integer data is never silently taken as weights.
+    public var dtypeMismatches: [DTypeMismatch] = []
 
     /// A key whose saved shape differs from the module's.
-    public struct ShapeMismatch: Equatable, CustomStringConvertible {
+    public struct ShapeMismatch: Equatable, Sendable, CustomStringConvertible {
         /// The dotted name.
         public var key: String
         /// The module's shape.
@@ -125,8 +136,22 @@ public struct StateDictLoadReport: Equatable, CustomStringConvertible {
         public var description: String { "\(key): expected \(expected), found \(found)" }
     }
 
-    /// True when every key matched with the right shape.
-    public var isClean: Bool { missingKeys.isEmpty && unexpectedKeys.isEmpty && shapeMismatches.isEmpty && nonFiniteKeys.isEmpty }
+    /// A key saved as integers where the module expects floating point.
+    public struct DTypeMismatch: Equatable, Sendable, CustomStringConvertible {
+        /// The dotted name.
+        public var key: String
+        /// The dtype the module saves the tensor as.
+        public var expected: DType
+        /// The state dict's dtype.
+        public var found: DType
+        public var description: String { "\(key): expected \(expected.rawValue), found \(found.rawValue)" }
+    }
+
+    /// True when every key matched with the right shape, a floating-point dtype where one is
+    /// expected, and finite values.
+    public var isClean: Bool {
+        missingKeys.isEmpty && unexpectedKeys.isEmpty && shapeMismatches.isEmpty && nonFiniteKeys.isEmpty && dtypeMismatches.isEmpty
+    }
 
     public var description: String {
         var parts: [String] = []
@@ -134,6 +159,10 @@ public struct StateDictLoadReport: Equatable, CustomStringConvertible {
         if !unexpectedKeys.isEmpty { parts.append("unexpected keys (\(unexpectedKeys.count)): " + unexpectedKeys.joined(separator: ", ")) }
         if !shapeMismatches.isEmpty {
             parts.append("shape mismatches (\(shapeMismatches.count)): " + shapeMismatches.map(\.description).joined(separator: "; "))
+        }
+        if !dtypeMismatches.isEmpty {
+            parts.append("integer/floating-point dtype mismatches (\(dtypeMismatches.count)): "
+                         + dtypeMismatches.map(\.description).joined(separator: "; "))
         }
         if !nonFiniteKeys.isEmpty {
             parts.append("non-finite values (NaN or infinity) in (\(nonFiniteKeys.count)): " + nonFiniteKeys.joined(separator: ", "))
@@ -177,7 +206,11 @@ extension Module {
     /// shape, and a ``StateDictLoadError`` lists every missing key, unexpected key and shape
     /// mismatch at once. Without it, the matching entries are copied and the returned report
     /// lists the rest. A tensor holding NaN or ±∞ is never copied (it would train and evaluate
-    /// to garbage without an error): it fails a strict load and is listed in the report.
+    /// to garbage without an error): it fails a strict load and is listed in the report. An
+    /// integer or BOOL entry for a floating-point parameter or buffer is a mismatch like a wrong
+    /// shape (PyTorch's `copy_` would convert it silently); other dtypes are taken as their
+    /// Float32 values (an F16 or F64 file into Float32 parameters, an I32 counter into an I64
+    /// buffer, an F32 entry of an in-memory state dict into an integer buffer).
     @discardableResult
     public func loadStateDict(_ stateDict: StateDict, strict: Bool = true) throws -> StateDictLoadReport {
         let mine = self.stateDict()
@@ -188,6 +221,8 @@ extension Module {
             guard let source = stateDict[key] else { report.missingKeys.append(key); continue }
             if source.shape != target.shape {
                 report.shapeMismatches.append(.init(key: key, expected: target.shape, found: source.shape))
+            } else if let expected = mine.dtype(of: key), let found = stateDict.dtype(of: key), found.isInteger && !expected.isInteger {
+                report.dtypeMismatches.append(.init(key: key, expected: expected, found: found))
             } else if !source.allFinite {
                 report.nonFiniteKeys.append(key)
             } else {

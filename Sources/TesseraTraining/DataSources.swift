@@ -51,13 +51,14 @@ public struct DataSource {
         To get CIFAR-10 (binary version, 162 MB): scripts/get-cifar10.sh, or download
         https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and extract it; --data then names the
         folder `cifar-10-batches-bin` holding data_batch_1.bin … data_batch_5.bin, test_batch.bin and
-        batches.meta.txt. --data also takes an image folder with train/<class>/*.png and
+        batches.meta.txt. --data also takes an image folder with train/<class>/*.png (or .jpg) and
         test/<class>/*.png, or a folder of MNIST / Fashion-MNIST IDX files (gzipped or raw).
         """
 
     /// Opens the folder at `path`, recognizing its layout. With `testOnly` (evaluation), a
-    /// folder holding only the test split is enough; ``train`` is then the test split too.
-    public static func open(_ path: String, testOnly: Bool = false) throws -> DataSource {
+    /// folder holding only the test split is enough; ``train`` is then the test split too. Images
+    /// of an image folder with more than `maxPixels` pixels are refused (see `Image.defaultMaxPixels`).
+    public static func open(_ path: String, testOnly: Bool = false, maxPixels: Int = Image.defaultMaxPixels) throws -> DataSource {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw DataSourceError.notFound(path: path)
@@ -79,9 +80,9 @@ public struct DataSource {
                               mean: [fashion ? 0.2860 : 0.1307], std: [fashion ? 0.3530 : 0.3081])
         }
         if has("train") && has("test") {
-            let train = try ImageFolder(root: (path as NSString).appendingPathComponent("train"))
+            let train = try ImageFolder(root: (path as NSString).appendingPathComponent("train"), maxPixels: maxPixels)
             let test = try ImageFolder(root: (path as NSString).appendingPathComponent("test"),
-                                       size: (train.sampleShape.height, train.sampleShape.width))
+                                       size: (train.sampleShape.height, train.sampleShape.width), maxPixels: maxPixels)
             guard train.classNames == test.classNames else {
                 throw DataSourceError.unrecognized(path: path, reason: "train/ and test/ have different class folders")
             }

@@ -48,17 +48,17 @@ public struct LoadedModel {
         classNames = names.count == classes ? names : (0..<classes).map { "class \($0)" }
     }
 
-    /// An image of any PNG kind and size prepared as the model's input [1, C, H, W]: converted
+    /// An image of any kind and size prepared as the model's input [1, C, H, W]: converted
     /// to RGB or gray, resized so its short side is the training size, center-cropped, normalized.
+    /// Only the crop is resampled (from the source pixels it covers), so a long thin image
+    /// costs no more than a square one.
     public func input(from image: Image) -> Tensor {
         let format: PixelFormat = inputShape.channels == 1 ? .gray : .rgb
-        let t = image.converted(to: format).tensor()
-        let h = t.shape[1], w = t.shape[2]
+        let h = image.height, w = image.width
         let scale = Double(max(inputShape.height, inputShape.width)) / Double(min(h, w))
         let rh = max(inputShape.height, Int((Double(h) * scale).rounded())), rw = max(inputShape.width, Int((Double(w) * scale).rounded()))
         var gen = SeededGenerator(seed: 0)
-        let prepare = Compose([Resize(height: rh, width: rw), CenterCrop(height: inputShape.height, width: inputShape.width),
-                               Normalize(mean: mean, std: std)])
-        return prepare(t, generator: &gen).unsqueezed(0)
+        let t = image.tensor(resizedTo: (rh, rw), centerCroppedTo: (inputShape.height, inputShape.width), as: format)
+        return Normalize(mean: mean, std: std)(t, generator: &gen).unsqueezed(0)
     }
 }

@@ -60,6 +60,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var resize: Int?
     /// Output folder of the run.
     public var out: String
+    /// The most pixels an image of an image folder may have (nil: `Image.defaultMaxPixels`).
+    public var maxPixels: Int?
 
     /// A configuration with defaults for everything but the data folder and output folder.
     public init(data: String, out: String) {
@@ -97,5 +99,6 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
         try read(.freeze, into: &freeze)
         resize = try c.decodeIfPresent(Int.self, forKey: .resize)
+        maxPixels = try c.decodeIfPresent(Int.self, forKey: .maxPixels)
     }
 }

@@ -27,7 +27,7 @@ public struct TrainingRun {
         self.config = config
         Runtime.threads = config.threads
         GlobalRandom.seed(config.seed)
-        let source = try DataSource.open(config.data)
+        let source = try DataSource.open(config.data, maxPixels: config.maxPixels ?? Image.defaultMaxPixels)
         self.source = source
         let train: any Dataset = config.subset.map { SubsetDataset(source.train, first: $0) } ?? source.train
         let classes = source.train.classCount

@@ -1,5 +1,6 @@
-// 8-bit interleaved images. This file deliberately does not import Tessera, so the
-// PNG codec (Image.swift, PNG.swift, FileIO.swift) also compiles on its own for the fuzzer.
+// 8-bit interleaved images. This file deliberately does not import Tessera, so the PNG and
+// JPEG codecs (Image.swift, PNG.swift or JPEG.swift, FileIO.swift) also compile on their own
+// for the fuzzers (scripts/fuzz-common.sh).
 
 /// The sample layout of an 8-bit interleaved (HWC) image.
 public enum PixelFormat: Int, Sendable, CaseIterable, CustomStringConvertible {
@@ -28,6 +29,101 @@ public enum PixelFormat: Int, Sendable, CaseIterable, CustomStringConvertible {
         case .rgb: return "RGB"
         case .rgba: return "RGBA"
         }
+    }
+}
+
+/// What an image file's header says, read without decoding the pixels.
+public struct ImageHeader: Equatable, Sendable, CustomStringConvertible {
+    /// Width in pixels.
+    public let width: Int
+    /// Height in pixels.
+    public let height: Int
+    /// The layout the file decodes to when no other format is asked for.
+    public let format: PixelFormat
+
+    /// A header record.
+    public init(width: Int, height: Int, format: PixelFormat) {
+        self.width = width
+        self.height = height
+        self.format = format
+    }
+
+    /// `width × height`.
+    public var pixelCount: Int { width * height }
+
+    public var description: String { "\(width)x\(height) \(format)" }
+}
+
+/// An image file could not be decoded: `PNGError`, `JPEGError` or `ImageFileError`. Each
+/// carries the decoder's message and, when the bytes came from a file, its path.
+public protocol ImageDecodingError: Error, CustomStringConvertible {
+    /// What went wrong (the decoding library's own message where it reported the failure).
+    var message: String { get }
+    /// The file involved, when the image came from a file.
+    var path: String? { get }
+}
+
+/// Names the codec behind an `ImageCodecError` (`PNGCodec`, `JPEGCodec`, `AnyImageCodec`).
+public protocol ImageCodecTag: Sendable {
+    /// How messages name the codec: "PNG", "JPEG", "image".
+    static var name: String { get }
+}
+
+/// A failure of the codec `Codec`: the type behind `PNGError`, `JPEGError` and `ImageFileError`.
+public struct ImageCodecError<Codec: ImageCodecTag>: ImageDecodingError, Equatable {
+    /// What went wrong.
+    public let message: String
+    /// The file involved, when the image came from or was going to a file.
+    public let path: String?
+
+    /// An error with a message and, optionally, the file it concerns.
+    public init(_ message: String, path: String? = nil) {
+        self.message = message
+        self.path = path
+    }
+
+    /// "PNG error in <path>: <message>" (or without the path).
+    public var description: String {
+        if let path { return "\(Codec.name) error in \(path): \(message)" }
+        return "\(Codec.name) error: \(message)"
+    }
+
+    /// Runs a C call that reports failure as a nonzero status and a NUL-terminated message in
+    /// the buffer it is given; a failure is thrown as this codec's error with that message.
+    static func check(path: String?, _ call: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws {
+        var message = [CChar](repeating: 0, count: 512)
+        let status = message.withUnsafeMutableBufferPointer { call($0.baseAddress!, $0.count) }
+        guard status == 0 else {
+            let text = message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+            throw Self(String(decoding: text, as: UTF8.self), path: path)
+        }
+    }
+
+    /// The whole file at `path`; a missing or unreadable file is this codec's error naming it.
+    static func readFile(_ path: String) throws -> [UInt8] {
+        do {
+            return try FileIO.readAll(path)
+        } catch let error as FileIOError {
+            throw Self(error.reason, path: path)
+        }
+    }
+}
+
+extension Image {
+    /// The default limit on the pixels (width × height) of an image to decode: 89,478,485,
+    /// the point where PIL (and so torchvision's image loading) starts warning about a
+    /// decompression bomb — ⌊2³⁰ / 4 / 3⌋, a quarter GiB of 8-bit RGB. Tessera refuses above it
+    /// (PIL refuses only at twice that). A decoded image at the limit holds 256 MiB as RGB and
+    /// 341 MiB as RGBA, which an image folder's loader threads or `tessera predict` can afford
+    /// on a small machine, while every camera photo up to 89 megapixels (a 48 MP phone, a
+    /// 61 MP full-frame sensor) still decodes. Pass a larger `maxPixels` (the command line's
+    /// `--max-pixels`) for bigger images.
+    public static let defaultMaxPixels = 89_478_485
+
+    /// The message for an image over the pixel limit: both sizes, and how to raise the limit.
+    static func pixelLimitMessage(width: Int, height: Int, maxPixels: Int) -> String {
+        "image is \(width) x \(height) = \(width * height) pixels, more than the limit of \(maxPixels) pixels "
+            + "(maxPixels, --max-pixels on the command line); refused before decoding"
     }
 }
 
@@ -108,29 +204,50 @@ public struct Image: Equatable, Sendable {
     public func converted(to target: PixelFormat) -> Image {
         if target == format { return self }
         let n = width * height
-        let src = format, sc = format.channels, dc = target.channels
-        let out = [UInt8](unsafeUninitializedCapacity: n * dc) { dst, initialized in
+        let out = [UInt8](unsafeUninitializedCapacity: n * target.channels) { dst, initialized in
             pixels.withUnsafeBufferPointer { s in
-                for i in 0..<n {
-                    let p = i * sc, q = i * dc
-                    let alpha: UInt8 = src.hasAlpha ? s[p + sc - 1] : 255
-                    switch target {
-                    case .gray, .grayAlpha:
-                        dst[q] = src.channels >= 3 ? Image.luma(s[p], s[p + 1], s[p + 2]) : s[p]
-                        if target == .grayAlpha { dst[q + 1] = alpha }
-                    case .rgb, .rgba:
-                        if src.channels >= 3 {
-                            dst[q] = s[p]; dst[q + 1] = s[p + 1]; dst[q + 2] = s[p + 2]
-                        } else {
-                            dst[q] = s[p]; dst[q + 1] = s[p]; dst[q + 2] = s[p]
-                        }
-                        if target == .rgba { dst[q + 3] = alpha }
-                    }
+                if n > 0 {
+                    Image.convertPixels(s.baseAddress!, from: format, to: dst.baseAddress!, target, count: n,
+                                        stride: target.channels)
                 }
             }
-            initialized = n * dc
+            initialized = n * target.channels
         }
         return Image(width: width, height: height, format: target, pixels: out)
+    }
+
+    /// Converts `count` pixels laid out as `source` (packed) at `src` into `target` pixels at `dst`,
+    /// `stride` bytes apart (`target.channels` for a packed row), by the rules in the type's
+    /// documentation. The decoders convert each row as it arrives with it, and `converted(to:)`
+    /// a whole image. Pixels are visited from the last when the target is wider than the source
+    /// and from the first otherwise, so a packed conversion may also run in place (`dst == src`).
+    static func convertPixels(_ src: UnsafePointer<UInt8>, from source: PixelFormat,
+                              to dst: UnsafeMutablePointer<UInt8>, _ target: PixelFormat, count: Int, stride: Int) {
+        let sc = source.channels, dc = target.channels
+        if source == target && stride == dc {
+            if UnsafePointer(dst) != src { dst.update(from: src, count: count * dc) }
+            return
+        }
+        let color = sc >= 3, sourceAlpha = source.hasAlpha
+        @inline(__always) func convert(_ i: Int) {
+            let p = src + i * sc, q = dst + i * stride
+            let r = p[0], g = color ? p[1] : r, b = color ? p[2] : r
+            let alpha: UInt8 = sourceAlpha ? p[sc - 1] : 255
+            switch target {
+            case .gray, .grayAlpha:
+                q[0] = color ? luma(r, g, b) : r
+                if target == .grayAlpha { q[1] = alpha }
+            case .rgb, .rgba:
+                q[0] = r; q[1] = g; q[2] = b
+                if target == .rgba { q[3] = alpha }
+            }
+        }
+        if dc > sc {
+            var i = count - 1
+            while i >= 0 { convert(i); i -= 1 }
+        } else {
+            for i in 0..<count { convert(i) }
+        }
     }
 
     /// Tiles equally sized images of one format into a grid, row by row, `columns` per row,

@@ -1,16 +1,20 @@
-// root/<class>/*.png, as torchvision's ImageFolder.
+// root/<class>/*.{png,jpg,jpeg}, as torchvision's ImageFolder.
 
-/// Images laid out as `root/<class name>/.../<file>.png`. Classes are the subdirectories of
-/// `root` sorted by name (byte order), labelled 0, 1, ... in that order; files are found
-/// recursively and sorted by path, as torchvision's `ImageFolder` does. Hidden entries and
-/// files with other extensions are ignored.
+/// Images laid out as `root/<class name>/.../<file>.png` (or `.jpg`, `.jpeg`). Classes are the
+/// subdirectories of `root` sorted by name (byte order), labelled 0, 1, ... in that order;
+/// files are found recursively and sorted by path, as torchvision's `ImageFolder` does. Hidden
+/// entries and files with other extensions are ignored; extensions match case-insensitively
+/// (`IMG_0001.JPG` is listed). Each file is decoded by its content (see `ImageFile`), so a PNG
+/// named `.jpg` still reads.
 ///
 /// Every sample is written as `format` in `sampleShape`: images of another size are resized
-/// (bilinear, as `Resize`). With `preload` the images are decoded once at initialisation and
-/// kept as 8-bit data; files that cannot be decoded are reported together, with their paths,
-/// in `DatasetError.unreadableImages` — or, with `skipUnreadable`, left out and listed in
-/// `unreadableFiles`. Without `preload`, files are decoded on every access and a corrupt one
-/// throws `PNGError` naming it.
+/// (bilinear, as `Resize`) straight from their 8-bit pixels. With `preload` the images are
+/// decoded once at initialisation and kept as 8-bit data at their stored size; files that
+/// cannot be decoded — corrupt, truncated, or over `maxPixels` — are reported together, with
+/// their paths and reasons, in `DatasetError.unreadableImages`, or, with `skipUnreadable`, left
+/// out and listed in `unreadableFiles`. Without `preload`, files are decoded on every access and
+/// a bad one throws its decoder's error (`PNGError`, `JPEGError`, see `ImageDecodingError`)
+/// naming it.
 public struct ImageFolder: Dataset {
     /// The root directory.
     public let root: String
@@ -24,15 +28,21 @@ public struct ImageFolder: Dataset {
     public let format: PixelFormat
     /// Files left out because they could not be decoded (only with `skipUnreadable`).
     public let unreadableFiles: [UnreadableFile]
+    /// The most pixels (width × height) an image may have; larger ones are refused from their
+    /// header, before decoding.
+    public let maxPixels: Int
     let images: [Image]?
 
     /// Scans `root` and (with `preload`) decodes every image.
     /// - Parameters:
     ///   - format: the pixel format of the samples (RGB by default).
     ///   - size: (height, width) of the samples; nil takes the first image's size.
-    ///   - extensions: file extensions to include, compared case-insensitively.
+    ///   - extensions: file extensions to include, compared case-insensitively (PNG and JPEG).
+    ///   - maxPixels: refuse images with more pixels than this (`Image.defaultMaxPixels`,
+    ///     89,478,485, by default: see there for why).
     public init(root: String, format: PixelFormat = .rgb, size: (height: Int, width: Int)? = nil,
-                extensions: [String] = ["png"], preload: Bool = true, skipUnreadable: Bool = false) throws {
+                extensions: [String] = ImageFile.extensions, preload: Bool = true, skipUnreadable: Bool = false,
+                maxPixels: Int = Image.defaultMaxPixels) throws {
         guard FileIO.isDirectory(root) else { throw DatasetError.missingFile(path: root) }
         let byteOrder: (String, String) -> Bool = { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         let exts = Set(extensions.map { $0.lowercased() })
@@ -69,10 +79,10 @@ public struct ImageFolder: Dataset {
         if preload {
             for (path, label) in zip(files, labels) {
                 do {
-                    images.append(try PNG.read(contentsOf: path, as: format))
+                    images.append(try ImageFile.read(contentsOf: path, as: format, maxPixels: maxPixels))
                     kept.append(path)
                     keptLabels.append(label)
-                } catch let error as PNGError {
+                } catch let error as any ImageDecodingError {
                     unreadable.append(UnreadableFile(path: path, reason: error.message))
                 }
             }
@@ -88,11 +98,11 @@ public struct ImageFolder: Dataset {
         } else if let first = images.first {
             shape = SampleShape(channels: format.channels, height: first.height, width: first.width)
         } else {
-            // Lazy: take the size from the first readable file.
+            // Lazy: take the size from the first file with a readable header within the limit.
             var found: SampleShape?
             for path in kept {
-                if let im = try? PNG.read(contentsOf: path, as: format), im.width > 0, im.height > 0 {
-                    found = SampleShape(channels: format.channels, height: im.height, width: im.width)
+                if let h = try? ImageFile.readHeader(contentsOf: path), h.width > 0, h.height > 0, h.pixelCount <= maxPixels {
+                    found = SampleShape(channels: format.channels, height: h.height, width: h.width)
                     break
                 }
             }
@@ -106,6 +116,7 @@ public struct ImageFolder: Dataset {
         self.sampleShape = shape
         self.format = format
         self.unreadableFiles = unreadable
+        self.maxPixels = maxPixels
         self.images = preload ? images : nil
     }
 
@@ -116,7 +127,7 @@ public struct ImageFolder: Dataset {
     /// Sample `index` as an 8-bit image in `format`, at its stored size (decoded if not preloaded).
     public func image(at index: Int) throws -> Image {
         if let images { return images[index] }
-        return try PNG.read(contentsOf: files[index], as: format)
+        return try ImageFile.read(contentsOf: files[index], as: format, maxPixels: maxPixels)
     }
 
     public func writeSample(at index: Int, into buffer: UnsafeMutableBufferPointer<Float>) throws {
@@ -125,7 +136,7 @@ public struct ImageFolder: Dataset {
         if let images {
             write(images[index], into: buffer)
         } else {
-            write(try PNG.read(contentsOf: files[index], as: format), into: buffer)
+            write(try ImageFile.read(contentsOf: files[index], as: format, maxPixels: maxPixels), into: buffer)
         }
     }
 

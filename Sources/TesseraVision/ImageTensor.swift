@@ -43,6 +43,32 @@ extension Image {
         }
     }
 
+    /// The image resized to `resized` (bilinear, as `Resize`: PyTorch's `interpolate(mode:
+    /// "bilinear", align_corners: False)` without antialiasing) and then center-cropped to `crop`
+    /// (as `CenterCrop`, zero padding where the crop is larger), as a Float32 [C, crop.height,
+    /// crop.width] tensor in [0, 1] — after converting to `format` when one is given.
+    ///
+    /// The values equal those of `Compose([Resize(...), CenterCrop(...)])` applied to `tensor()`
+    /// bit for bit, but only the crop's pixels are computed, from the source rows and columns
+    /// they fall on: the cost is the output's, however large the resized image would be (a
+    /// 1 × 300,000 strip whose short side is resized to 32 is a 32 × 9,600,000 image; its
+    /// central 32 × 32 costs 12 KiB here).
+    public func tensor(resizedTo resized: (height: Int, width: Int), centerCroppedTo crop: (height: Int, width: Int),
+                       as format: PixelFormat? = nil) -> Tensor {
+        precondition(resized.height > 0 && resized.width > 0 && crop.height > 0 && crop.width > 0,
+                     "Image.tensor(resizedTo:centerCroppedTo:): sizes must be positive, got \(resized) and \(crop)")
+        precondition(width > 0 && height > 0, "Image.tensor(resizedTo:centerCroppedTo:): empty image \(width)x\(height)")
+        let image = format.map { converted(to: $0) } ?? self
+        let top = CenterCrop.offset(resized.height, crop.height), left = CenterCrop.offset(resized.width, crop.width)
+        return Tensor(shape: [image.channels, crop.height, crop.width]) { out in
+            image.withUnsafeBufferPointer { px in
+                Bilinear.resize(bytesHWC: px.baseAddress!, height: image.height, width: image.width, channels: image.channels,
+                                into: out.baseAddress!, outHeight: crop.height, outWidth: crop.width,
+                                resizedHeight: resized.height, resizedWidth: resized.width, top: top, left: left)
+            }
+        }
+    }
+
     /// An 8-bit image from a Float32 tensor of shape [C, H, W] (C = 1, 2, 3 or 4) or [H, W]
     /// (gray). Values are clamped to [0, 1] (NaN becomes 0) and rounded to the nearest of
     /// the 256 levels, so `Image(tensor: image.tensor()) == image`.

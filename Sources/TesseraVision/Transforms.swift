@@ -391,19 +391,44 @@ enum Bilinear {
     }
 
     /// Resizes interleaved bytes (height × width × channels) into float planes scaled by 1/255.
+    ///
+    /// The output is the window at (`top`, `left`) of the image resized to `resizedHeight` ×
+    /// `resizedWidth` (by default the output's own size, offset 0): each output pixel is the
+    /// sample that resizing to the full grid would give there (same arithmetic, bit for bit), and
+    /// window pixels outside that grid are 0, as `CenterCrop` pads. Only the source rows and
+    /// columns the window falls on are read, so cropping a huge resized grid costs the window.
     static func resize(bytesHWC src: UnsafePointer<UInt8>, height: Int, width: Int, channels: Int,
-                       into dst: UnsafeMutablePointer<Float>, outHeight: Int, outWidth: Int) {
-        let sy = Float(height) / Float(outHeight), sx = Float(width) / Float(outWidth)
+                       into dst: UnsafeMutablePointer<Float>, outHeight: Int, outWidth: Int,
+                       resizedHeight: Int? = nil, resizedWidth: Int? = nil, top: Int = 0, left: Int = 0) {
+        let rh = resizedHeight ?? outHeight, rw = resizedWidth ?? outWidth
+        let sy = Float(height) / Float(rh), sx = Float(width) / Float(rw)
+        // Per output column: source offsets of its two neighbours and the second one's weight;
+        // lx < 0 marks a padded column.
+        let columns = UnsafeMutableBufferPointer<(Int, Int, Float)>.allocate(capacity: outWidth)
+        defer { columns.deallocate() }
+        for x in 0..<outWidth {
+            let rx = left + x
+            if rx < 0 || rx >= rw { columns[x] = (0, 0, -1); continue }
+            let (x0, x1, lx) = source(rx, scale: sx, size: width)
+            columns[x] = (x0 * channels, x1 * channels, lx)
+        }
         for c in 0..<channels {
             let out = dst + c * outHeight * outWidth
             for y in 0..<outHeight {
-                let (y0, y1, ly) = source(y, scale: sy, size: height)
+                let o = out + y * outWidth
+                let ry = top + y
+                if ry < 0 || ry >= rh {
+                    o.update(repeating: 0, count: outWidth)
+                    continue
+                }
+                let (y0, y1, ly) = source(ry, scale: sy, size: height)
+                let r0 = src + y0 * width * channels + c, r1 = src + y1 * width * channels + c
                 for x in 0..<outWidth {
-                    let (x0, x1, lx) = source(x, scale: sx, size: width)
-                    @inline(__always) func at(_ yy: Int, _ xx: Int) -> Float { UnitScale.float(src[(yy * width + xx) * channels + c]) }
-                    let top = (1 - lx) * at(y0, x0) + lx * at(y0, x1)
-                    let bottom = (1 - lx) * at(y1, x0) + lx * at(y1, x1)
-                    out[y * outWidth + x] = (1 - ly) * top + ly * bottom
+                    let (x0, x1, lx) = columns[x]
+                    if lx < 0 { o[x] = 0; continue }
+                    let top = (1 - lx) * UnitScale.float(r0[x0]) + lx * UnitScale.float(r0[x1])
+                    let bottom = (1 - lx) * UnitScale.float(r1[x0]) + lx * UnitScale.float(r1[x1])
+                    o[x] = (1 - ly) * top + ly * bottom
                 }
             }
         }

@@ -18,6 +18,8 @@ struct Eval: ParsableCommand {
     @Option(parsing: .unconditional, help: "Threads Tessera computes with (1 to 1024).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(parsing: .unconditional, help: "Resize every test image to this square first (e.g. 224 for an ImageNet-stem model on CIFAR; default: the size the model was trained at, when it differs from the data's).")
     var resize: Int?
+    @Option(parsing: .unconditional, help: "Refuse images of an image folder with more pixels (width x height) than this (default 89478485).")
+    var maxPixels = Image.defaultMaxPixels
 
     func validate() throws {
         try Check.range(batchSize, 1...65536, "--batch-size")
@@ -25,6 +27,7 @@ struct Eval: ParsableCommand {
         if let ttaLevel { try Check.range(ttaLevel, 0...2, "--tta-level") }
         if tta && ttaLevel != nil { throw ValidationError("give --tta or --tta-level, not both") }
         if let resize { try Check.range(resize, 8...4096, "--resize") }
+        try Check.positive(maxPixels, "--max-pixels")
     }
 
     func run() throws {
@@ -32,7 +35,7 @@ struct Eval: ParsableCommand {
             Runtime.threads = threads
             let loaded = try LoadedModel(checkpoint: checkpoint, modelName: model)
             guard let path = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
-            let source = try DataSource.open(path, testOnly: true)
+            let source = try DataSource.open(path, testOnly: true, maxPixels: maxPixels)
             let level = ttaLevel ?? (tta ? 1 : 0)
             guard let augmentation = TestTimeAugmentation(rawValue: level) else {
                 throw TrainSetupError.invalid("--tta-level must be 0, 1 or 2, got \(level)")

@@ -48,6 +48,10 @@ struct Train: ParsableCommand {
     var normBiasLrScale: Float?
     @Option(help: "Initialize from a safetensors state dict (e.g. exported from PyTorch); the head is replaced for the data's classes.") var initFrom: String?
     @Option(help: "Freeze parameters: \(FreezeMode.helpList(\.summary)). Frozen batch norms stay in evaluation mode.") var freeze: FreezeMode?
+    @Option(parsing: .unconditional, help: "Resize every image to this square before augmentation, 8 to 4096 (e.g. 224 for an ImageNet-stem model on CIFAR; default: the data's size).")
+    var resize: Int?
+    @Option(parsing: .unconditional, help: "Refuse images of an image folder with more pixels (width x height) than this (default 89478485, PIL's warning limit).")
+    var maxPixels: Int?
     @Option(help: "Output folder (metrics.jsonl, config.json, curves.png, last.safetensors). Default: runs/<model>-<time>.") var out: String?
     @Option(help: "Continue the run in this folder from its last.safetensors, with its config.json.") var resume: String?
 
@@ -64,6 +68,8 @@ struct Train: ParsableCommand {
         if let testSubset { try Check.positive(testSubset, "--test-subset") }
         if let translate { try Check.range(translate, 0...1024, "--translate") }
         if let normBiasLrScale { try Check.finite(normBiasLrScale, above: 0, "--norm-bias-lr-scale") }
+        if let resize { try Check.range(resize, 8...4096, "--resize") }
+        if let maxPixels { try Check.positive(maxPixels, "--max-pixels") }
         if let model, !ModelZoo.names.contains(model) {
             throw ValidationError("--model: unknown model '\(model)'; available: \(ModelZoo.names.joined(separator: ", "))")
         }
@@ -71,7 +77,7 @@ struct Train: ParsableCommand {
     }
 
     /// The options this command line set that a resumed run cannot change (everything but
-    /// --epochs, --data and --threads).
+    /// --epochs, --data, --threads and --max-pixels).
     private var fixedOnResume: [String] {
         var given: [String] = []
         func note(_ set: Bool, _ name: String) { if set { given.append(name) } }
@@ -81,7 +87,7 @@ struct Train: ParsableCommand {
         note(labelSmoothing != nil, "--label-smoothing"); note(seed != nil, "--seed"); note(subset != nil, "--subset")
         note(testSubset != nil, "--test-subset"); note(!augment, "--no-augment"); note(flip != nil, "--flip")
         note(translate != nil, "--translate"); note(normBiasLrScale != nil, "--norm-bias-lr-scale"); note(initFrom != nil, "--init-from")
-        note(freeze != nil, "--freeze")
+        note(freeze != nil, "--freeze"); note(resize != nil, "--resize")
         return given
     }
 
@@ -104,6 +110,7 @@ struct Train: ParsableCommand {
                 }
                 if let data { config.data = absolutePath(data) }
                 if let threads { config.threads = threads }
+                if let maxPixels { config.maxPixels = maxPixels }
             } else {
                 guard let dataPath = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
                 let name = model ?? Train.defaults.model
@@ -118,6 +125,7 @@ struct Train: ParsableCommand {
                 config.subset = subset; config.testSubset = testSubset; config.augment = augment
                 config.initFrom = initFrom.map(absolutePath); config.freeze = freeze ?? d.freeze
                 config.flip = flip; config.translate = translate; config.normBiasLRScale = normBiasLrScale
+                config.resize = resize; config.maxPixels = maxPixels
             }
             // The folder is this process's until it exits: a second run on it fails here.
             let lock = try RunLock(directory: URL(fileURLWithPath: config.out))

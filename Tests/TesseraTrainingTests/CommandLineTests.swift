@@ -200,7 +200,7 @@ final class CommandLineTests: XCTestCase {
     /// Starts `tessera` with stdout in a file, and waits (up to two minutes) until it has printed `marker`.
     private func start(_ args: [String], until marker: String) throws -> (Process, URL, Pipe) {
         let log = try tempDir().appendingPathComponent("stdout")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let p = Process()
         p.executableURL = binary
         p.arguments = args

@@ -12,23 +12,48 @@
 extern "C" {
 #endif
 
-/// A decoded 8-bit image: `height` rows of `width` pixels of `channels` interleaved
-/// samples (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA). `pixels` is malloc'd; release it
-/// with tpng_free.
+/// What a PNG's header says, before any image data is read. `channels` is the sample count
+/// the reader's 8-bit rows will have (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA): palette images
+/// become RGB (RGBA with tRNS), a tRNS colour key on gray or RGB adds an alpha channel.
 typedef struct {
-    int32_t width;
-    int32_t height;
+    uint32_t width;
+    uint32_t height;
     int32_t channels;
-    uint8_t *pixels;
-} tpng_image;
+    int32_t bit_depth;   // as stored: 1, 2, 4, 8 or 16
+    int32_t interlaced;  // 1 for Adam7
+} tpng_header;
 
-/// Decodes a PNG held in memory into 8-bit samples: 16-bit samples keep their high
-/// byte, gray of depth 1/2/4 is scaled to 0...255, palette becomes RGB (RGBA when the
-/// file has tRNS), a tRNS colour key becomes an alpha channel, Adam7 is de-interlaced.
-/// No gamma or colour-space conversion is done. Fails (without allocating) when the
-/// decoded image would exceed `max_bytes` bytes.
-int tpng_decode(const uint8_t *data, size_t size, size_t max_bytes,
-                tpng_image *out, char *error, size_t error_capacity);
+/// A PNG being read row by row (opaque). Every libpng allocation it makes is capped per call
+/// (16 MiB plus the input size) and counted (see tpng_reader_peak_bytes).
+typedef struct tpng_reader tpng_reader;
+
+/// Starts reading a PNG held in memory (which must stay valid until tpng_close): checks the
+/// signature and reads every chunk before the image data, then fills `header`. Nothing
+/// proportional to the image is allocated yet, so a caller can refuse an oversized image
+/// here. On failure *out_reader is NULL and the reader needs no closing.
+int tpng_open(const uint8_t *data, size_t size, tpng_header *header, tpng_reader **out_reader,
+              char *error, size_t error_capacity);
+
+/// Sets up 8-bit rows of header.channels samples (16-bit samples keep their high byte, gray
+/// of depth 1/2/4 is scaled to 0...255, no gamma or colour-space conversion). Rows are then
+/// delivered by tpng_read_row. For an interlaced image, rows come pass by pass (Adam7 passes
+/// 1...7, empty passes skipped), each only as wide as its pass (the caller places them); no
+/// de-interlacing buffer is kept.
+int tpng_start(tpng_reader *reader, char *error, size_t error_capacity);
+
+/// Reads the next row into `row`, which must hold width * channels bytes (also for the
+/// narrower rows of an interlaced pass).
+int tpng_read_row(tpng_reader *reader, uint8_t *row, size_t row_capacity,
+                  char *error, size_t error_capacity);
+
+/// Reads the chunks after the image data (call after the last row).
+int tpng_finish(tpng_reader *reader, char *error, size_t error_capacity);
+
+/// The most bytes libpng held at once for this reader so far.
+size_t tpng_reader_peak_bytes(const tpng_reader *reader);
+
+/// Releases the reader and everything libpng allocated for it; NULL is allowed.
+void tpng_close(tpng_reader *reader);
 
 /// Encodes 8-bit interleaved samples (`channels` 1, 2, 3 or 4; rows of
 /// width*channels bytes, no padding) as a non-interlaced 8-bit PNG in memory.
@@ -37,7 +62,7 @@ int tpng_encode(const uint8_t *pixels, int32_t width, int32_t height, int32_t ch
                 int compression_level, uint8_t **out_data, size_t *out_size,
                 char *error, size_t error_capacity);
 
-/// Releases memory returned by tpng_decode or tpng_encode.
+/// Releases memory returned by tpng_encode.
 void tpng_free(void *pointer);
 
 /// The libpng version this target runs against, e.g. "1.6.39".
