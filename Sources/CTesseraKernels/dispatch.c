@@ -130,8 +130,8 @@ void tk_col2im(const float *col, ptrdiff_t ldc, const tk_conv_geometry *g, float
 void tk_wino23_input(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *xs, float *v, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
     table()->wino23_input(x, C, H, W, ph, pw, tiles_h, tiles_w, lanes, xs, v, xi_stride, first_tile);
 }
-void tk_wino23_output(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *ys, float *y) {
-    table()->wino23_output(m, lanes, xi_stride, first_tile, O, OH, OW, tiles_h, tiles_w, ys, y);
+void tk_wino23_output(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *ys, float *y, const tk_conv_epilogue *e) {
+    table()->wino23_output(m, lanes, xi_stride, first_tile, O, OH, OW, tiles_h, tiles_w, ys, y, e);
 }
 void tk_wino23_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *ys, float *m, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
     table()->wino23_output_gradient(dy, O, OH, OW, tiles_h, tiles_w, lanes, ys, m, xi_stride, first_tile);
@@ -151,6 +151,9 @@ void tk_wino_s2_channels_last(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_
 void tk_wino_s2_input(const float *xs, ptrdiff_t lanes_c, ptrdiff_t columns, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *v, ptrdiff_t xi_stride) {
     table()->wino_s2_input(xs, lanes_c, columns, tiles_h, tiles_w, v, xi_stride);
 }
-void tk_wino_s2_output(const float *m, ptrdiff_t lanes_o, ptrdiff_t O, ptrdiff_t xi_stride, ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t OH, ptrdiff_t OW, float *y, float *tile) {
-    table()->wino_s2_output(m, lanes_o, O, xi_stride, tiles_h, tiles_w, OH, OW, y, tile);
+void tk_wino_s2_output(const float *m, ptrdiff_t lanes_o, ptrdiff_t O, ptrdiff_t xi_stride, ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t OH, ptrdiff_t OW, float *y, float *tile, const tk_conv_epilogue *e) {
+    table()->wino_s2_output(m, lanes_o, O, xi_stride, tiles_h, tiles_w, OH, OW, y, tile, e);
+}
+void tk_conv_epilogue_apply(ptrdiff_t O, ptrdiff_t P, float *y, const tk_conv_epilogue *e) {
+    table()->conv_epilogue_apply(O, P, y, e);
 }

@@ -57,8 +57,7 @@ public final class CIFARBasicBlock: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        let out = bn2(conv2(bn1(conv1(x), then: .relu)))
-        return (out + shortcut(x)).relu()
+        conv2(conv1(x, normalizedBy: bn1, then: .relu), normalizedBy: bn2, adding: shortcut(x), then: .relu)
     }
 }
 
@@ -110,7 +109,7 @@ public final class CIFARResNet: Module, ClassifierModel {
 
     public override func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == 3, "CIFARResNet: expects input [N, 3, H, W], got \(x.shape)")
-        let y = layer3(layer2(layer1(bn1(conv1(x), then: .relu))))
+        let y = layer3(layer2(layer1(conv1(x, normalizedBy: bn1, then: .relu))))
         return fc(avgpool(y).flattened(from: 1))
     }
 

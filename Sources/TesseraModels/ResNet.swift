@@ -26,8 +26,7 @@ public final class BasicBlock: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        let out = bn2(conv2(bn1(conv1(x), then: relu)))
-        return relu(out + (downsample.map { $0(x) } ?? x))
+        conv2(conv1(x, normalizedBy: bn1, then: relu), normalizedBy: bn2, adding: downsample.map { $0(x) } ?? x, then: relu)
     }
 }
 
@@ -61,10 +60,8 @@ public final class Bottleneck: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
-        var out = bn1(conv1(x), then: relu)
-        out = bn2(conv2(out), then: relu)
-        out = bn3(conv3(out))
-        return relu(out + (downsample.map { $0(x) } ?? x))
+        let out = conv2(conv1(x, normalizedBy: bn1, then: relu), normalizedBy: bn2, then: relu)
+        return conv3(out, normalizedBy: bn3, adding: downsample.map { $0(x) } ?? x, then: relu)
     }
 }
 
@@ -154,7 +151,7 @@ public final class ResNet: Module, ClassifierModel {
 
     public override func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == 3, "ResNet: expects input [N, 3, H, W], got \(x.shape)")
-        var y = maxpool(bn1(conv1(x), then: relu))
+        var y = maxpool(conv1(x, normalizedBy: bn1, then: relu))
         y = layer4(layer3(layer2(layer1(y))))
         return fc(avgpool(y).flattened(from: 1))
     }

@@ -61,6 +61,27 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(out.scalars, [0, 0, 0, 0, 0, 2, 8, 10, 16, 18, 24, 26, 0, 0, 0, 0])
     }
 
+    func testEvaluationWithoutGradientsFoldsBatchNormIntoTheConvolutionsAndGivesTheSameLogits() {
+        GlobalRandom.seed(8)
+        let model = CIFARResNet(depth: 20)
+        // Statistics that are not the identity, so that folding them matters.
+        model.train()
+        for _ in 0..<3 { _ = withNoGrad { model(Tensor.randn([8, 3, 16, 16])) } }
+        model.eval()
+        let x = Tensor.randn([3, 3, 16, 16])
+        let folded = withNoGrad { model(x) }   // batch norms folded, residual and ReLU in the writes
+        let composed = model(x)                // gradients recorded: the separate ops
+        TensorCheck.close(folded, composed.detach(), rtol: 1e-4, atol: 1e-4, "ResNet-20 logits, folded vs composed")
+        XCTAssertEqual(model.module(at: "layer1.0.bn2")?.lastOutputShape, [3, 16, 16, 16], "the folded batch norm still reports its output")
+        // A training step in between changes the weights; the next evaluation follows.
+        model.train()
+        let optimizer = SGD(model, lr: 0.5)
+        crossEntropy(model(x), Tensor([1, 2, 3])).backward()
+        optimizer.step()
+        model.eval()
+        TensorCheck.close(withNoGrad { model(x) }, model(x).detach(), rtol: 1e-4, atol: 1e-4, "after an optimizer step")
+    }
+
     func testBatchNormAndReLUFuseOnlyWhileTheyAreABatchNormAndAReLU() {
         // A block whose ReLU child was swapped for a leaky one must apply it, not a fused ReLU;
         // with the original children the fused path gives the plain chain's values.

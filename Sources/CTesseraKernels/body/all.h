@@ -41,6 +41,7 @@
     .wino23_output = wino23_output, \
     .wino23_output_gradient = wino23_output_gradient, \
     .wino23_weights = wino23_weights, \
+    .conv_epilogue_apply = conv_epilogue_apply, \
     .wino23_weight_gradient = wino23_weight_gradient, \
     .wino_s2_weights = wino_s2_weights, \
     .wino_s2_channels_last = wino_s2_channels_last, \

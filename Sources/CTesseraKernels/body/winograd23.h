@@ -68,11 +68,40 @@ static void to_channels_last(const float *restrict src, ptrdiff_t C, ptrdiff_t H
     }
 }
 
+/// One output value of channel o at element `at` of y through the epilogue e: + bias, +
+/// residual, then the ReLU as TK_UNARY_RELU computes it.
+static inline __attribute__((always_inline)) float epilogue_value(float v, const tk_conv_epilogue *e, ptrdiff_t o, ptrdiff_t at) {
+    if (e->bias) v += e->bias[o];
+    if (e->residual) v += e->residual[at];
+    return e->relu ? (v > 0 ? v : 0.0f) : v;
+}
+
+/// y [O, P] ← epilogue(y), a vector of positions at a time.
+static void conv_epilogue_apply(ptrdiff_t O, ptrdiff_t P, float *restrict y, const tk_conv_epilogue *e) {
+    const tk_vf zero = tk_splat(0);
+    for (ptrdiff_t o = 0; o < O; o++) {
+        float *row = y + o * P;
+        const float *res = e->residual ? e->residual + o * P : 0;
+        tk_vf b = tk_splat(e->bias ? e->bias[o] : 0);
+        ptrdiff_t p = 0;
+        for (; p + TK_LANES <= P; p += TK_LANES) {
+            tk_vf v = tk_load(row + p) + b;
+            if (res) v += tk_load(res + p);
+            if (e->relu) v = __builtin_elementwise_max(v, zero);
+            tk_store(row + p, v);
+        }
+        for (; p < P; p++) row[p] = epilogue_value(row[p], e, o, o * P + p);
+    }
+}
+
 /// dst[c·plane + r·W + q] = src[(r·src_row + q)·lanes + c] for c < C, r < H, q < W: the inverse
 /// of to_channels_last (channels-last rows back into NCHW planes).
+/// With an epilogue e, each value goes through it on the way (dst is then a convolution's output
+/// y, and e->residual is laid out like it).
 static void from_channels_last(const float *restrict src, ptrdiff_t src_row, ptrdiff_t lanes, ptrdiff_t C, ptrdiff_t H,
-                               ptrdiff_t W, float *restrict dst, ptrdiff_t plane) {
+                               ptrdiff_t W, float *restrict dst, ptrdiff_t plane, const tk_conv_epilogue *e) {
     ptrdiff_t C8 = C / 8 * 8, W8 = W / 8 * 8;
+    const tk_v8 zero = {0};
     for (ptrdiff_t r = 0; r < H; r++) {
         const float *s = src + r * src_row * lanes;
         for (ptrdiff_t c = 0; c < C8; c += 8) {
@@ -81,14 +110,31 @@ static void from_channels_last(const float *restrict src, ptrdiff_t src_row, ptr
                 tk_v8 cols[8];
                 for (int j = 0; j < 8; j++) V8_LOAD(cols[j], s + (q + j) * lanes + c);
                 transpose8(cols);
+                if (e) {
+                    for (int i = 0; i < 8; i++) {
+                        if (e->bias) cols[i] += e->bias[c + i];
+                        if (e->residual) {
+                            tk_v8 res;
+                            V8_LOAD(res, e->residual + (c + i) * plane + r * W + q);
+                            cols[i] += res;
+                        }
+                        if (e->relu) cols[i] = __builtin_elementwise_max(cols[i], zero);
+                    }
+                }
                 for (int i = 0; i < 8; i++) V8_STORE(d + i * plane + q, cols[i]);
             }
             for (ptrdiff_t q = W8; q < W; q++)
-                for (int i = 0; i < 8; i++) d[i * plane + q] = s[q * lanes + c + i];
+                for (int i = 0; i < 8; i++) {
+                    float v = s[q * lanes + c + i];
+                    d[i * plane + q] = e ? epilogue_value(v, e, c + i, (c + i) * plane + r * W + q) : v;
+                }
         }
         for (ptrdiff_t c = C8; c < C; c++) {
             float *d = dst + c * plane + r * W;
-            for (ptrdiff_t q = 0; q < W; q++) d[q] = s[q * lanes + c];
+            for (ptrdiff_t q = 0; q < W; q++) {
+                float v = s[q * lanes + c];
+                d[q] = e ? epilogue_value(v, e, c, c * plane + r * W + q) : v;
+            }
         }
     }
 }
@@ -134,7 +180,7 @@ static void wino23_input(const float *restrict x, ptrdiff_t C, ptrdiff_t H, ptrd
 /// xi_stride apart) into y: [O, OH, OW], overwritten. ys: scratch [2·tiles_h, 2·tiles_w, lanes].
 static void wino23_output(const float *restrict m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
                           ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *restrict ys,
-                          float *restrict y) {
+                          float *restrict y, const tk_conv_epilogue *e) {
     ptrdiff_t YW = 2 * tiles_w;
     for (ptrdiff_t tr = 0; tr < tiles_h; tr++) {
         for (ptrdiff_t tc = 0; tc < tiles_w; tc++) {
@@ -155,7 +201,7 @@ static void wino23_output(const float *restrict m, ptrdiff_t lanes, ptrdiff_t xi
             }
         }
     }
-    from_channels_last(ys, YW, lanes, O, OH, OW, y, OH * OW);
+    from_channels_last(ys, YW, lanes, O, OH, OW, y, OH * OW, e);
 }
 
 /// One image's output-gradient tiles A dY Aᵀ (4×4 from each 2×2 tile, zero past an odd edge) into

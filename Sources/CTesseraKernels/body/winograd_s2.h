@@ -133,7 +133,8 @@ static void wino_s2_input(const float *restrict xs, ptrdiff_t lanes_c, ptrdiff_t
 /// apart) into y: [O, OH, OW], overwritten; the parts of edge tiles past y are dropped.
 /// tile: scratch [16, lanes_o].
 static void wino_s2_output(const float *restrict m, ptrdiff_t lanes_o, ptrdiff_t O, ptrdiff_t xi_stride, ptrdiff_t tiles_h,
-                           ptrdiff_t tiles_w, ptrdiff_t OH, ptrdiff_t OW, float *restrict y, float *restrict tile) {
+                           ptrdiff_t tiles_w, ptrdiff_t OH, ptrdiff_t OW, float *restrict y, float *restrict tile,
+                           const tk_conv_epilogue *e) {
     ptrdiff_t P = OH * OW;
     for (ptrdiff_t ty = 0; ty < tiles_h; ty++) {
         for (ptrdiff_t tx = 0; tx < tiles_w; tx++) {
@@ -155,9 +156,17 @@ static void wino_s2_output(const float *restrict m, ptrdiff_t lanes_o, ptrdiff_t
             // The tile [16, lanes_o] into the planes of y (dropping what lies past the edges).
             ptrdiff_t rows = OH - 4 * ty < 4 ? OH - 4 * ty : 4, cols = OW - 4 * tx < 4 ? OW - 4 * tx : 4;
             float *corner = y + 4 * ty * OW + 4 * tx;
-            for (ptrdiff_t o = 0; o < O; o++)
-                for (ptrdiff_t a = 0; a < rows; a++)
-                    for (ptrdiff_t b = 0; b < cols; b++) corner[o * P + a * OW + b] = tile[(4 * a + b) * lanes_o + o];
+            ptrdiff_t at = 4 * ty * OW + 4 * tx;
+            if (e) {
+                for (ptrdiff_t o = 0; o < O; o++)
+                    for (ptrdiff_t a = 0; a < rows; a++)
+                        for (ptrdiff_t b = 0; b < cols; b++)
+                            corner[o * P + a * OW + b] = epilogue_value(tile[(4 * a + b) * lanes_o + o], e, o, at + o * P + a * OW + b);
+            } else {
+                for (ptrdiff_t o = 0; o < O; o++)
+                    for (ptrdiff_t a = 0; a < rows; a++)
+                        for (ptrdiff_t b = 0; b < cols; b++) corner[o * P + a * OW + b] = tile[(4 * a + b) * lanes_o + o];
+            }
         }
     }
 }

@@ -209,6 +209,20 @@ void tk_im2col(const float *x, const tk_conv_geometry *g, float *col, ptrdiff_t 
 /// The adjoint of tk_im2col: accumulates (+=) the columns into dx [C, H, W].
 void tk_col2im(const float *col, ptrdiff_t ldc, const tk_conv_geometry *g, float *dx);
 
+/// What a convolution's output writer applies to each output value on its way out, in this
+/// order: + bias[o], + residual (laid out as y), then max(·, 0) when relu. An inference pass
+/// folds batch norm into the weights and bias, so a ResNet block's `relu(bn(conv(x)) + x)` is
+/// one write. bias and residual may be NULL. A NULL epilogue leaves y as computed.
+typedef struct tk_conv_epilogue {
+    const float *bias;
+    const float *residual;
+    int relu;
+} tk_conv_epilogue;
+
+/// y [O, P] ← the epilogue e applied to y, in place (for the convolutions that write y through a
+/// GEMM). residual: [O, P] like y (e->residual already offset to this image).
+void tk_conv_epilogue_apply(ptrdiff_t O, ptrdiff_t P, float *y, const tk_conv_epilogue *e);
+
 /// Winograd F(2×2, 3×3), channels-last inside: `lanes` is C (or O) rounded up to a multiple of 8
 /// and of the active variant's tk_isa_lanes(); V and M are 16 matrices [tiles, lanes], xi_stride
 /// apart, one row per tile.
@@ -217,10 +231,12 @@ void tk_col2im(const float *col, ptrdiff_t ldc, const tk_conv_geometry *g, float
 void tk_wino23_input(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
                      ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *xs, float *v,
                      ptrdiff_t xi_stride, ptrdiff_t first_tile);
-/// One image's outputs Aᵀ M A from rows first_tile ..< of m into y [O, OH, OW], overwritten.
+/// One image's outputs Aᵀ M A from rows first_tile ..< of m into y [O, OH, OW], overwritten,
+/// through the epilogue e (NULL: none; its residual offset to this image).
 /// ys: scratch [2·tiles_h, 2·tiles_w, lanes].
 void tk_wino23_output(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
-                      ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *ys, float *y);
+                      ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *ys, float *y,
+                      const tk_conv_epilogue *e);
 /// One image's output-gradient tiles A dY Aᵀ into rows first_tile ..< of m, overwritten.
 /// dy: [O, OH, OW]; ys: scratch [2·tiles_h, 2·tiles_w, lanes] whose padded channels, and row and
 /// column past an odd edge, stay zero.
@@ -245,10 +261,11 @@ void tk_wino_s2_channels_last(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_
 /// One image's windows Bᵀ d B into v (25 matrices [tiles, 4·lanes_c], xi_stride apart), overwritten.
 void tk_wino_s2_input(const float *xs, ptrdiff_t lanes_c, ptrdiff_t columns, ptrdiff_t tiles_h, ptrdiff_t tiles_w,
                       float *v, ptrdiff_t xi_stride);
-/// One image's tiles Aᵀ M A (m: 25 matrices [tiles, lanes_o]) into y [O, OH, OW], overwritten.
+/// One image's tiles Aᵀ M A (m: 25 matrices [tiles, lanes_o]) into y [O, OH, OW], overwritten,
+/// through the epilogue e (NULL: none; its residual offset to this image).
 /// tile: scratch of 16·lanes_o floats.
 void tk_wino_s2_output(const float *m, ptrdiff_t lanes_o, ptrdiff_t O, ptrdiff_t xi_stride, ptrdiff_t tiles_h,
-                       ptrdiff_t tiles_w, ptrdiff_t OH, ptrdiff_t OW, float *y, float *tile);
+                       ptrdiff_t tiles_w, ptrdiff_t OH, ptrdiff_t OW, float *y, float *tile, const tk_conv_epilogue *e);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@ struct BatchNormKernel {
         let xp = x.ptr, mean = stats.ptr, invStd = stats.ptr + C
         let rm = runningMean.map { $0.storage.pointer + $0.offset }, rmStride = runningMean?.strides.first ?? 0
         let rv = runningVar.map { $0.storage.pointer + $0.offset }, rvStride = runningVar?.strides.first ?? 0
+        defer { runningMean?.storage.markMutated(); runningVar?.storage.markMutated() }
         forChannels { c0, c1 in
             tk_batchnorm_statistics(N, C, S, xp, c0, c1, eps, momentum, rm, rmStride, rv, rvStride, mean, invStd)
         }

@@ -16,6 +16,7 @@ public enum OptimizerKernel {
     public static func sgd(parameter p: Tensor, gradient g: Tensor, momentumBuffer b: Tensor?, firstStep: Bool, lr: Float,
                            weightDecay: Float, momentum: Float, dampening: Float, nesterov: Bool) {
         check("OptimizerKernel.sgd", [g, b], count: p.count)
+        defer { p.storage.markMutated() }
         let pp = p.ptr, gp = g.ptr, bp = b?.ptr
         Parallel.forElements(p.count) { r in
             let i = r.lowerBound
@@ -46,6 +47,7 @@ public enum OptimizerKernel {
     public static func adam(parameter p: Tensor, gradient g: Tensor, expAvg m: Tensor, expAvgSq v: Tensor, maxExpAvgSq vmax: Tensor?,
                             step: AdamStep) {
         check("OptimizerKernel.adam", [g, m, v, vmax], count: p.count)
+        defer { p.storage.markMutated() }
         let s = tk_adam_step(lr: step.lr, step_size: step.stepSize, beta1: step.beta1, beta2: step.beta2,
                              bias_correction2_sqrt: step.biasCorrection2Sqrt, eps: step.eps, weight_decay: step.weightDecay,
                              decoupled: step.decoupled ? 1 : 0)
@@ -63,6 +65,7 @@ public enum OptimizerKernel {
     public static func rmsprop(parameter p: Tensor, gradient g: Tensor, squareAvg s: Tensor, gradAvg a: Tensor?, momentumBuffer b: Tensor?,
                                lr: Float, alpha: Float, eps: Float, weightDecay: Float, momentum: Float) {
         check("OptimizerKernel.rmsprop", [g, s, a, b], count: p.count)
+        defer { p.storage.markMutated() }
         let pp = p.ptr, gp = g.ptr, sp = s.ptr, ap = a?.ptr, bp = b?.ptr
         Parallel.forElements(p.count) { r in
             let i = r.lowerBound

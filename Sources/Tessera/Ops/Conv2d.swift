@@ -21,8 +21,10 @@ extension Tensor {
     func conv2d(weight: Tensor, bias: Tensor?, plan: ConvPlan) -> Tensor {
         let kernel = Conv2dKernel(plan: plan)
         let x = detach().contiguous(), w = weight.detach().contiguous()
-        let out = kernel.forward(x, w, bias: bias.map { $0.detach().contiguous() })
-        guard Tensor.isRecording(self, weight, bias) else { return out }
+        let recording = Tensor.isRecording(self, weight, bias)
+        // Without a gradient (inference), transformed weights are reused until the weights change.
+        let out = kernel.forward(x, w, bias: bias.map { $0.detach().contiguous() }, reuseWeights: !recording)
+        guard recording else { return out }
         let inShape = shape, wShape = weight.shape
         return out.recorded("conv2d", inputs: [self, weight, bias]) { g, needs in
             let gy = g.contiguous()
@@ -30,5 +32,104 @@ extension Tensor {
                     needs[1] ? kernel.weightGradient(gy, x, weightShape: wShape) : nil,
                     needs[2] ? gy.sum(axes: [0, 2, 3]) : nil]
         }
+    }
+}
+
+/// A batch norm in evaluation mode, as what it applies: `(x − mean) / √(var + eps) · weight + bias`
+/// per channel. ``Tensor/conv2d(weight:bias:stride:padding:dilation:groups:normalizedBy:adding:relu:)``
+/// folds it into the convolution.
+public struct InferenceBatchNorm {
+    /// Running mean and variance [C].
+    public var runningMean: Tensor, runningVar: Tensor
+    /// Scale and shift [C], or nil (1 and 0).
+    public var weight: Tensor?, bias: Tensor?
+    /// Added to the variance.
+    public var eps: Float
+
+    /// The normalization with these statistics and parameters.
+    public init(runningMean: Tensor, runningVar: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) {
+        self.runningMean = runningMean
+        self.runningVar = runningVar
+        self.weight = weight
+        self.bias = bias
+        self.eps = eps
+    }
+}
+
+extension Tensor {
+    /// `relu(norm(conv2d(x)) + residual)` — a ResNet block's convolution, batch norm, shortcut and
+    /// ReLU — with each part optional.
+    ///
+    /// When nothing records a gradient (inference), batch norm is folded into the convolution's
+    /// weights and bias (`w·s`, `(b − mean)·s + β` with `s = γ / √(var + eps)`), which are kept
+    /// with the weights' storage until the weights or the statistics change, and the residual and
+    /// ReLU are applied as the output is written: one pass over the output instead of four. The
+    /// result differs from the composed ops by rounding only. When a gradient is recorded, this
+    /// is exactly the composition (convolution, ``batchNorm(runningMean:runningVar:weight:bias:training:momentum:eps:)``
+    /// in evaluation, addition, ``relu()``).
+    ///
+    /// - Parameters:
+    ///   - residual: [N, outChannels, outH, outW], added after the normalization, or nil.
+    ///   - relu: whether max(·, 0) comes last.
+    public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1, groups: Int = 1,
+                       normalizedBy norm: InferenceBatchNorm?, adding residual: Tensor? = nil, relu: Bool = false) -> Tensor {
+        let O = weight.shape.first ?? 0
+        if let norm {
+            for (name, t) in [("runningMean", norm.runningMean), ("runningVar", norm.runningVar), ("weight", norm.weight), ("bias", norm.bias)] {
+                if let t { precondition(t.shape == [O], "conv2d: batch norm \(name) \(t.shape) does not fit weight \(weight.shape)") }
+            }
+        }
+        let recording = Tensor.isRecording(self, weight, bias, norm?.weight, norm?.bias, residual)
+        if recording {
+            var y = conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+            if let norm {
+                let fuseReLU = relu && residual == nil
+                y = fuseReLU
+                    ? y.batchNormReLU(runningMean: norm.runningMean, runningVar: norm.runningVar, weight: norm.weight, bias: norm.bias,
+                                      training: false, momentum: 0, eps: norm.eps)
+                    : y.batchNorm(runningMean: norm.runningMean, runningVar: norm.runningVar, weight: norm.weight, bias: norm.bias,
+                                  training: false, momentum: 0, eps: norm.eps)
+                if fuseReLU { return y }
+            }
+            if let residual { y = y + residual }
+            return relu ? y.relu() : y
+        }
+        precondition(rank == 4 && weight.rank == 4, "conv2d: input \(shape) and weight \(weight.shape) must both be 4-D ([N, C, H, W] and [O, C/groups, kh, kw])")
+        precondition(groups >= 1 && shape[1] % groups == 0 && weight.shape[0] % groups == 0 && weight.shape[1] == shape[1] / groups,
+                     "conv2d: input \(shape) does not fit weight \(weight.shape) with groups \(groups)")
+        if let bias { precondition(bias.shape == [O], "conv2d: bias \(bias.shape) does not fit weight \(weight.shape)") }
+        let plan = ConvPlan(input: shape, weight: weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        let outShape = [shape[0], O, plan.geometry.outH, plan.geometry.outW]
+        if let residual { precondition(residual.shape == outShape, "conv2d: residual \(residual.shape) does not fit the output \(outShape)") }
+        var w = weight.contiguous(), b = bias?.contiguous()
+        if let norm { (w, b) = Tensor.folding(norm, into: w, bias: b) }
+        return Conv2dKernel(plan: plan).forward(contiguous(), w, bias: b, reuseWeights: true, residual: residual?.contiguous(), relu: relu)
+    }
+
+    /// The weights and bias of a convolution with `norm` after it folded into them, from the cache
+    /// of `w`'s storage while neither `w`, `bias` nor the normalization changed.
+    /// w: [O, …] contiguous; returns w·s [O, …] and (b − mean)·s + β [O].
+    private static func folding(_ norm: InferenceBatchNorm, into w: Tensor, bias: Tensor?) -> (Tensor, Tensor) {
+        let O = w.shape[0], per = w.count / Swift.max(O, 1)
+        let parts = [norm.runningMean.contiguous(), norm.runningVar.contiguous(), norm.weight?.contiguous(), norm.bias?.contiguous(), bias]
+        var stamp = SIMD16<Int>.zero
+        for (i, t) in parts.enumerated() {
+            guard let t else { continue }
+            let (id, version) = t.storage.identityAndVersion
+            stamp[3 * i] = id; stamp[3 * i + 1] = version; stamp[3 * i + 2] = t.offset
+        }
+        stamp[15] = Int(norm.eps.bitPattern)
+        let slot = DerivedSlot(kind: .foldedBatchNorm, layout: SIMD8(w.offset, O, per, 0, 0, 0, 0, 0))
+        let folded = w.storage.derived(slot, stamp: stamp, count: w.count + O) { out in
+            let mean = parts[0]!.ptr, variance = parts[1]!.ptr, gamma = parts[2]?.ptr, beta = parts[3]?.ptr, b = parts[4]?.ptr
+            let wp = w.ptr
+            for o in 0..<O {
+                let s = (gamma?[o] ?? 1) / (variance[o] + norm.eps).squareRoot()
+                for k in 0..<per { out[o * per + k] = wp[o * per + k] * s }
+                out[O * per + o] = ((b?[o] ?? 0) - mean[o]) * s + (beta?[o] ?? 0)
+            }
+        }
+        return (Tensor(storage: folded, shape: w.shape, strides: Shape.contiguousStrides(w.shape), offset: 0),
+                Tensor(storage: folded, shape: [O], strides: [1], offset: O * per))
     }
 }

@@ -92,7 +92,10 @@ public struct Tensor: @unchecked Sendable {
     /// Reads or writes one element. Writes go to the shared storage (seen by every view).
     public subscript(indices: Int...) -> Float {
         get { storage.pointer[elementOffset(indices)] }
-        nonmutating set { storage.pointer[elementOffset(indices)] = newValue }
+        nonmutating set {
+            storage.pointer[elementOffset(indices)] = newValue
+            storage.markMutated()
+        }
     }
 
     func elementOffset(_ indices: [Int]) -> Int {
@@ -116,6 +119,7 @@ public struct Tensor: @unchecked Sendable {
     /// - Precondition: the tensor is contiguous (call ``contiguous()`` first otherwise).
     public func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
         precondition(isContiguous, "withUnsafeMutableBufferPointer: tensor of shape \(shape) with strides \(strides) is not contiguous")
+        defer { storage.markMutated() }
         return try body(UnsafeMutableBufferPointer(start: storage.pointer + offset, count: count))
     }
 

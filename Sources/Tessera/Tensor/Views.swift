@@ -134,6 +134,7 @@ extension Tensor {
     /// recording a gradient. Writes are seen by every view of the same storage.
     public func assign(_ source: Tensor) {
         let src = source.expanded(to: shape)
+        defer { storage.markMutated() }
         let p = storage.pointer, q = src.storage.pointer
         Strided.forEachRow3(shape: shape, strides, src.strides, strides, offset, src.offset, 0, parallel: !Shape.hasOverlap(shape: shape, strides: strides)) { o, i, _, n, so, si, _ in
             tk_unary(TK_UNARY_COPY, n, q + i, si, p + o, so, 0, 0)

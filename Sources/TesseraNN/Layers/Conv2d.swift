@@ -53,6 +53,49 @@ public final class Conv2d: Module {
         return x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
+    /// `activation(bn(self(x)) + residual)`: a ResNet block's convolution, batch norm, shortcut
+    /// and ReLU, with `residual` and `activation` optional.
+    ///
+    /// In training, or whenever a gradient is recorded, this is exactly that composition (the
+    /// batch norm fused with a directly following ReLU, as ``BatchNorm/callAsFunction(_:then:)-(_,Activation)``).
+    /// In evaluation mode with no gradient recorded and running statistics, the batch norm is
+    /// folded into this convolution's weights (cached until either changes) and the sum and ReLU
+    /// are applied as the output is written
+    /// (``Tensor/conv2d(weight:bias:stride:padding:dilation:groups:normalizedBy:adding:relu:)``).
+    public func callAsFunction(_ x: Tensor, normalizedBy bn: BatchNorm, adding residual: Tensor? = nil,
+                               then activation: Activation? = nil) -> Tensor {
+        let recorded = GradMode.isEnabled && [x, weight, bias, bn.weight, bn.bias, residual].contains { $0?.requiresGrad == true }
+        guard !bn.isTraining, !recorded, activation == nil || activation == .relu,
+              let mean = bn.runningMean, let variance = bn.runningVar else {
+            if residual == nil, let activation { return bn(self(x), then: activation) }
+            var y = bn(self(x))
+            if let residual { y = y + residual }
+            return activation?.apply(y) ?? y
+        }
+        precondition(x.rank == 4 && x.shape[1] == inChannels,
+                     "Conv2d: expects input [N, \(inChannels), H, W], got \(x.shape)")
+        lastInputShape = x.shape
+        let norm = InferenceBatchNorm(runningMean: mean, runningVar: variance, weight: bn.weight, bias: bn.bias, eps: bn.eps)
+        let y = x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups,
+                         normalizedBy: norm, adding: residual, relu: activation == .relu)
+        bn.lastOutputShape = y.shape
+        return y
+    }
+
+    /// ``callAsFunction(_:normalizedBy:adding:then:)-(_,_,_,Activation?)`` with the activation as a
+    /// module (a ``ReLU`` child of a torchvision block); any module other than ``ReLU`` runs after
+    /// the sum as usual.
+    public func callAsFunction(_ x: Tensor, normalizedBy bn: BatchNorm, adding residual: Tensor? = nil, then activation: Module) -> Tensor {
+        guard activation is ReLU else {
+            var y = bn(self(x))
+            if let residual { y = y + residual }
+            return activation(y)
+        }
+        let y = self(x, normalizedBy: bn, adding: residual, then: .relu)
+        activation.lastOutputShape = y.shape
+        return y
+    }
+
     /// The algorithms this layer runs for an input of `shape` [N, C, H, W] (see ``ConvPlan``).
     public func plan(forInput shape: [Int], policy: ConvPolicy = Runtime.convolutionPolicy) -> ConvPlan {
         ConvPlan(input: shape, weight: weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups, policy: policy)

@@ -74,20 +74,59 @@ struct Conv2dKernel {
         }
     }
 
-    /// y = conv(x, w), overwritten.
-    func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let K = geo.patch, P = geo.positions, Og = outPerGroup
+    /// Floats of the forward algorithm's transformed weights (0 when it reads w as it is).
+    var transformedWeightCount: Int {
+        switch plan.forward.algorithm {
+        case .winogradF23: return WinogradF23(geo: geo, n: n, outChannels: outChannels).transformedWeightCount
+        case .winogradStride2: return WinogradStride2(geo: geo, n: n, outChannels: outChannels).sharedCount
+        case .pointwise, .im2col, .col2im: return 0
+        }
+    }
+
+    /// What the transformed weights at `offset` of w's storage depend on besides w's values: the
+    /// algorithm, the shapes and the vector width (which sets the padded channel counts).
+    func transformedWeightSlot(offset: Int) -> DerivedSlot {
+        DerivedSlot(kind: plan.forward.algorithm == .winogradF23 ? .winogradF23 : .winogradStride2,
+                    layout: SIMD8(outChannels, geo.channels, vectorLanes(geo.channels), vectorLanes(outChannels), offset, 0, 0, 0))
+    }
+
+    /// The forward algorithm's transform of w into u (``transformedWeightCount`` floats).
+    func transformWeights(_ w: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
+        switch plan.forward.algorithm {
+        case .winogradF23: WinogradF23(geo: geo, n: n, outChannels: outChannels).transformWeights(w, into: u)
+        case .winogradStride2: WinogradStride2(geo: geo, n: n, outChannels: outChannels).transformWeights(w, into: u)
+        case .pointwise, .im2col, .col2im: break
+        }
+    }
+
+    /// y = epilogue(conv(x, w)), overwritten. `transformed`: w already transformed for the forward
+    /// algorithm (``transformWeights(_:into:)``), or nil. The Winograd kernels apply the epilogue
+    /// as they write y; the GEMM paths in a pass over each image's output after it.
+    func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                 transformed: UnsafePointer<Float>? = nil, epilogue: ConvEpilogue? = nil) {
+        let P = geo.positions
         if n == 0 || P == 0 || outChannels == 0 { return }
         switch plan.forward.algorithm {
         case .winogradF23:
-            WinogradF23(geo: geo, n: n, outChannels: outChannels).forward(x: x, w: w, y: y)
-            return
+            WinogradF23(geo: geo, n: n, outChannels: outChannels).forward(x: x, w: w, y: y, transformed: transformed, epilogue: epilogue)
         case .winogradStride2:
-            WinogradStride2(geo: geo, n: n, outChannels: outChannels).forward(x: x, w: w, y: y)
-            return
+            WinogradStride2(geo: geo, n: n, outChannels: outChannels).forward(x: x, w: w, y: y, transformed: transformed, epilogue: epilogue)
         case .pointwise, .im2col, .col2im:
-            break
+            gemmForward(x: x, w: w, y: y)
+            if let epilogue {
+                let O = outChannels
+                Parallel.forRanges(n, parts: Parallel.parts(for: n * O * P, minimum: Parallel.minimumElements)) { images in
+                    for i in images {
+                        Optional(epilogue).withImage(i, stride: O * P) { e in tk_conv_epilogue_apply(O, P, y + i * O * P, e) }
+                    }
+                }
+            }
         }
+    }
+
+    /// y = conv(x, w) by im2col (or the input itself for 1×1) and GEMM, overwritten.
+    private func gemmForward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let K = geo.patch, P = geo.positions, Og = outPerGroup
         forEachPart { _, range in
             forEachChunk(in: range) { s0, b, gi, col, yc in
                 let wg = w + gi * Og * K
@@ -221,20 +260,45 @@ struct Conv2dKernel {
 
 import CTesseraKernels
 
+/// What a forward pass writes on top of the convolution: + bias[o], + residual (the whole
+/// batch, laid out like y), then max(·, 0) (see tk_conv_epilogue).
+struct ConvEpilogue {
+    var bias: UnsafePointer<Float>?
+    var residual: UnsafePointer<Float>?
+    var relu: Bool
+}
+
+extension Optional where Wrapped == ConvEpilogue {
+    /// Calls `body` with the C epilogue of image `image` (its residual offset by image·stride), or
+    /// with nil when there is no epilogue.
+    @inline(__always)
+    func withImage<R>(_ image: Int, stride: Int, _ body: (UnsafePointer<tk_conv_epilogue>?) -> R) -> R {
+        guard let e = self else { return body(nil) }
+        var c = tk_conv_epilogue(bias: e.bias, residual: e.residual.map { $0 + image * stride }, relu: e.relu ? 1 : 0)
+        return withUnsafePointer(to: &c) { body($0) }
+    }
+}
+
 extension Conv2dKernel {
-    /// y = conv(x, w) (+ bias per output channel).  x: [N, C, H, W] and w contiguous.
-    func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?) -> Tensor {
+    /// y = conv(x, w) (+ bias per output channel).  x: [N, C, H, W] and w contiguous. With
+    /// `reuseWeights` (a pass that records no gradient), a Winograd forward's transformed weights
+    /// are kept with w's storage and reused until w changes (``TensorStorage/derived(_:count:compute:)``).
+    ///
+    /// `residual` (contiguous, [N, O, outH, outW]) is added after the bias and `relu` applied
+    /// last, as the output is written (inference only: nothing of this is recorded).
+    func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?, reuseWeights: Bool = false, residual: Tensor? = nil, relu: Bool = false) -> Tensor {
         let out = Tensor(empty: [n, outChannels, geo.outH, geo.outW])
-        forward(x: x.ptr, w: w.ptr, y: out.ptr)
-        if let bias {
-            let P = geo.positions, yp = out.ptr, bp = bias.ptr
-            for s in 0..<n {
-                for o in 0..<outChannels {
-                    let row = yp + (s * outChannels + o) * P
-                    tk_binary(TK_BINARY_ADD, P, row, 1, bp + o, 0, row, 1, 0, 0)
-                }
-            }
+        let parts = [bias, residual]
+        let epilogue = bias != nil || residual != nil || relu
+            ? ConvEpilogue(bias: bias.map { UnsafePointer($0.ptr) }, residual: residual.map { UnsafePointer($0.ptr) }, relu: relu) : nil
+        let count = reuseWeights && n > 0 ? transformedWeightCount : 0
+        if count > 0 {
+            let u = w.storage.derived(transformedWeightSlot(offset: w.offset), count: count) { transformWeights(w.ptr, into: $0) }
+            withExtendedLifetime(u) { forward(x: x.ptr, w: w.ptr, y: out.ptr, transformed: u.pointer, epilogue: epilogue) }
+        } else {
+            forward(x: x.ptr, w: w.ptr, y: out.ptr, epilogue: epilogue)
         }
+        withExtendedLifetime(parts) {}
         return out
     }
 

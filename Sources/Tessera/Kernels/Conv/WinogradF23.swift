@@ -130,12 +130,20 @@ struct WinogradF23 {
         }
     }
 
+    /// Floats of the transformed weights U (``transformWeights(_:into:)``): 16 matrices [C, lanesO].
+    var transformedWeightCount: Int { 16 * geo.channels * lanesO }
+
     /// y = conv(x, w), overwritten.  x: [N, C, H, W], w: [O, C, 3, 3], y: [N, O, outH, outW].
-    func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    /// `transformed`: U computed earlier by ``transformWeights(_:into:)`` (an inference pass
+    /// reuses it), or nil to transform w here.
+    func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                 transformed: UnsafePointer<Float>? = nil, epilogue: ConvEpilogue? = nil) {
         let C = geo.channels, O = outChannels, LC = lanesC, LO = lanesO
         if n == 0 { return }
-        // Shared: u = G w Gᵀ, 16 matrices [C, lanesO].
-        forEachChunk(parts: parts, shared: 16 * C * LO, prepare: { u in transformWeights(w, into: u) }) { _, c, u in
+        // Shared: u = G w Gᵀ, 16 matrices [C, lanesO] (unless given).
+        forEachChunk(parts: parts, shared: transformed == nil ? transformedWeightCount : 0,
+                     prepare: { u in if transformed == nil { transformWeights(w, into: u) } }) { _, c, shared in
+            let u = transformed ?? UnsafePointer(shared)
             transformInputs(x, c)
             let T = c.count * tilesPerImage
             for xi in 0..<16 {
@@ -144,8 +152,10 @@ struct WinogradF23 {
                           b: u + xi * C * LO, ldb: LO, c: c.m + xi * c.mStride, ldc: LO)
             }
             for i in 0..<c.count {
-                tk_wino23_output(c.m, LO, c.mStride, i * tilesPerImage, O, geo.outH, geo.outW, tilesH, tilesW, c.ys,
-                                 y + (c.first + i) * O * geo.positions)
+                let image = c.first + i, at = image * O * geo.positions
+                epilogue.withImage(image, stride: O * geo.positions) { e in
+                    tk_wino23_output(c.m, LO, c.mStride, i * tilesPerImage, O, geo.outH, geo.outW, tilesH, tilesW, c.ys, y + at, e)
+                }
             }
         }
     }

@@ -90,7 +90,10 @@ struct WinogradStride2 {
     var inputColumns: Int { 8 * tilesW + 4 }
 
     /// y = conv(x, w), overwritten.  x: [N, C, H, W], w: [O, C, 3, 3], y: [N, O, H/2, W/2].
-    func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    /// `transformed`: U computed earlier by ``transformWeights(_:into:)`` (``sharedCount`` floats;
+    /// an inference pass reuses it), or nil to transform w here.
+    func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                 transformed: UnsafePointer<Float>? = nil, epilogue: ConvEpilogue? = nil) {
         if n == 0 { return }
         let B = chunk, T = B * tilesPerImage, K = depth, LC = lanesC, LO = lanesO
         // V and M: 25 matrices each, staggered by a cache line (see WinogradF23.forEachChunk).
@@ -100,12 +103,13 @@ struct WinogradStride2 {
         let planeIn = geo.channels * geo.height * geo.width, planeOut = outChannels * geo.positions
         // Shared: U [25, depth, lanesO] and the weights channels-last; per part: V, M, the input
         // buffer and one output tile.
-        forEachWinogradChunk(images: n, parts: parts, chunk: B, shared: sharedCount, perPart: perPart,
-                             prepare: { u in transformWeights(w, into: u) }, finish: { _ in },
+        forEachWinogradChunk(images: n, parts: parts, chunk: B, shared: transformed == nil ? sharedCount : 0, perPart: perPart,
+                             prepare: { u in if transformed == nil { transformWeights(w, into: u) } }, finish: { _ in },
                              startPart: { scratch in
                                  // The input buffer's border and padded channels stay zero for good.
                                  (scratch + 25 * (vStride + mStride)).update(repeating: 0, count: inputCount)
-                             }) { _, images, scratch, u in
+                             }) { _, images, scratch, shared in
+            let u = transformed ?? UnsafePointer(shared)
             let v = scratch, m = v + 25 * vStride, xs = m + 25 * mStride, tile = xs + inputCount
             for (i, s) in images.enumerated() {
                 copyChannelsLast(x + s * planeIn, into: xs)
@@ -119,7 +123,9 @@ struct WinogradStride2 {
                           c: m + xi * mStride, ldc: LO)
             }
             for (i, s) in images.enumerated() {
-                transformOutput(m + i * tilesPerImage * LO, xiStride: mStride, into: y + s * planeOut, tile: tile)
+                epilogue.withImage(s, stride: planeOut) { e in
+                    transformOutput(m + i * tilesPerImage * LO, xiStride: mStride, into: y + s * planeOut, tile: tile, epilogue: e)
+                }
             }
         }
     }
@@ -177,7 +183,7 @@ struct WinogradStride2 {
     /// 0 ..< tilesPerImage of m: 25 matrices [·, lanesO], xiStride apart, into y: [O, outH, outW],
     /// through `tile` ([16, lanesO], in L1).
     func transformOutput(_ m: UnsafePointer<Float>, xiStride: Int, into y: UnsafeMutablePointer<Float>,
-                         tile: UnsafeMutablePointer<Float>) {
-        tk_wino_s2_output(m, lanesO, outChannels, xiStride, tilesH, tilesW, geo.outH, geo.outW, y, tile)
+                         tile: UnsafeMutablePointer<Float>, epilogue: UnsafePointer<tk_conv_epilogue>? = nil) {
+        tk_wino_s2_output(m, lanesO, outChannels, xiStride, tilesH, tilesW, geo.outH, geo.outW, y, tile, epilogue)
     }
 }
