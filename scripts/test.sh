@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Passes the tests: installs missing system libraries (scripts/bootstrap.sh), builds the
-# package and its tests, runs `swift test`, runs the multi-process checks of TesseraDistributed
+# package and its tests, runs `swift test`, runs the core tests again under each kernel variant
+# the CPU supports (TESSERA_ISA=baseline|avx2|avx512), runs the multi-process checks of TesseraDistributed
 # under mpirun (scripts/distributed-checks.sh, about 40 s, most of it the 30 s watchdog of the
 # stopped-rank check), then builds every package under Examples/ with Open MPI hidden
 # (scripts/without-mpi.sh: they must not need it) and runs the examples that check themselves.
@@ -52,8 +53,20 @@ logged build swift build --build-tests ${scratch_args[@]+"${scratch_args[@]}"}
 step "swift test"
 logged test swift test --skip-build ${scratch_args[@]+"${scratch_args[@]}"} "$@"
 
-step "distributed checks (mpirun)"
 bin_path="$(swift build --show-bin-path ${scratch_args[@]+"${scratch_args[@]}"})"
+# The core tests once more under each kernel variant this CPU runs (TESSERA_ISA; `tessera info`
+# exits 2 for a variant the CPU lacks), so every op's tests run on every variant, beside
+# KernelVariantTests' comparisons with the baseline.
+for isa in baseline avx2 avx512; do
+    if TESSERA_ISA="$isa" "$bin_path/tessera" info >/dev/null 2>&1; then
+        step "core tests under TESSERA_ISA=$isa"
+        logged "test-$isa" env TESSERA_ISA="$isa" TESSERA_TEST_ISA="$isa" swift test --skip-build ${scratch_args[@]+"${scratch_args[@]}"} --filter 'TesseraTests\.'
+    else
+        echo "test.sh: this CPU does not run the $isa kernels; their tests are skipped"
+    fi
+done
+
+step "distributed checks (mpirun)"
 logged distributed scripts/distributed-checks.sh "$bin_path/DistributedChecks" "$logs"
 
 if scripts/without-mpi.sh pkg-config --exists ompi-c; then
