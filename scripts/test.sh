@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Passes the tests: installs missing system libraries (scripts/bootstrap.sh), builds the
 # package and its tests, runs `swift test`, runs the core tests again under each kernel variant
-# the CPU supports (TESSERA_ISA=baseline|avx2|avx512), runs the multi-process checks of TesseraDistributed
+# the CPU supports (TESSERA_ISA=baseline|avx2|avx512), builds the DocC documentation of every
+# library target (warnings fail it), runs the multi-process checks of TesseraDistributed
 # under mpirun (scripts/distributed-checks.sh, about 40 s, most of it the 30 s watchdog of the
 # stopped-rank check), then builds every package under Examples/ with Open MPI hidden
 # (scripts/without-mpi.sh: they must not need it) and runs the examples that check themselves.
@@ -65,6 +66,15 @@ for isa in baseline avx2 avx512; do
         echo "test.sh: this CPU does not run the $isa kernels; their tests are skipped"
     fi
 done
+
+# The DocC catalog of every library product, with its symbol documentation: any warning (an
+# unresolved ``link``, an undocumented parameter) fails the step.
+doc_targets=()
+for target in Tessera TesseraNN TesseraModels TesseraVision TesseraTraining TesseraDistributed; do
+    doc_targets+=(--target "$target")
+done
+step "documentation (DocC, warnings are errors)"
+logged docs swift package ${scratch_args[@]+"${scratch_args[@]}"} generate-documentation "${doc_targets[@]}" --warnings-as-errors
 
 step "distributed checks (mpirun)"
 logged distributed scripts/distributed-checks.sh "$bin_path/DistributedChecks" "$logs"

@@ -144,7 +144,7 @@ public final class Communicator {
         return seconds
     }
 
-    /// The compute threads a rank should use (``Runtime/threads``) so that the ranks on this host
+    /// The compute threads a rank should use (`Runtime.threads`) so that the ranks on this host
     /// share its cores instead of oversubscribing them: cores / ``localSize``, at least 1.
     public var suggestedComputeThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / localSize) }
 

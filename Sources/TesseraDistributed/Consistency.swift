@@ -6,7 +6,7 @@ extension Communicator {
     /// data size, … as text). Each rank contributes a 64-bit digest of its text; only when the
     /// digests differ are the texts themselves gathered, to say which ranks differ and in what.
     ///
-    /// Texts made of `key = value` lines (what ``checkConsistency(_:of:)-(Encodable,_)`` produces)
+    /// Texts made of `key = value` lines (what the `Encodable` form of `checkConsistency(_:of:)` produces)
     /// are compared key by key; other texts line by line.
     /// - Throws: ``DistributedError/configurationMismatch(what:details:)``, e.g.
     ///   `training configuration differs between ranks: batch_size: 64 (ranks 0, 2) vs 32 (rank 1)`.

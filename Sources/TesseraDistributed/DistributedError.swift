@@ -15,7 +15,7 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable, Sendabl
     case collectiveMismatch(operation: String, details: String)
     /// The ranks passed arguments that must agree and do not (lengths, shapes, names).
     case inconsistentArguments(operation: String, details: String)
-    /// The ranks' configurations differ (see ``Communicator/checkConsistency(_:of:)``).
+    /// The ranks' configurations differ (see `Communicator.checkConsistency(_:of:)`).
     case configurationMismatch(what: String, details: String)
     /// An environment variable has a value that cannot be used.
     case invalidEnvironment(variable: String, value: String, expected: String)

@@ -62,6 +62,8 @@ public final class GradientReducer {
     /// A reducer over named parameters (registration order, as `Module.namedParameters()`).
     /// Every rank checks that the others have the same names, shapes and bucket caps.
     /// - Parameters:
+    ///   - parameters: the model's trainable parameters with their dotted names.
+    ///   - communicator: the ranks that average the gradients.
     ///   - firstBucketBytes: cap of the first bucket (default 1 MiB).
     ///   - bucketBytes: cap of the later buckets (default 25 MiB).
     /// - Throws: ``DistributedError/configurationMismatch(what:details:)`` when the ranks'

@@ -47,10 +47,10 @@ extension Communicator {
         try broadcastValues(stateDict.map { $0.entry.tensor.contiguous() }, root: root)
     }
 
-    /// Gives every rank `root`'s optimizer state (``Optimizer/stateDict()``: per-parameter step
+    /// Gives every rank `root`'s optimizer state (`Optimizer.stateDict()`: per-parameter step
     /// counts and buffers such as `momentum_buffer`, and `lr`), e.g. after rank 0 resumed from a
     /// checkpoint.
-    /// - Throws: the broadcast's errors, and ``OptimizerStateError`` when `root`'s state does not
+    /// - Throws: the broadcast's errors, and `OptimizerStateError` when `root`'s state does not
     ///   fit this rank's parameters.
     public func broadcastState(of optimizer: Optimizer, root: Int = 0) throws {
         var sd = rank == root ? optimizer.stateDict() : StateDict()

@@ -37,7 +37,7 @@ public final class CIFARBasicBlock: Module {
     @Child public var bn1: BatchNorm2d
     @Child public var conv2: Conv2d
     @Child public var bn2: BatchNorm2d
-    /// ``ZeroPadShortcut`` when the shape changes, else ``Identity``.
+    /// ``ZeroPadShortcut`` when the shape changes, else `Identity`.
     @Child public var shortcut: Module
 
     /// A block from `inPlanes` to `planes` channels; `stride` 2 halves the resolution.

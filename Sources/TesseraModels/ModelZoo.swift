@@ -1,7 +1,7 @@
 import Tessera
 import TesseraNN
 
-/// Why ``ModelZoo/make(_:classes:)`` failed.
+/// Why `ModelZoo/make(_:classes:)` failed.
 public enum ModelZooError: Error, CustomStringConvertible, Equatable {
     /// No model of that name.
     case unknownModel(String, available: [String])

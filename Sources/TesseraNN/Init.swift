@@ -1,7 +1,7 @@
 import Foundation
 import Tessera
 
-/// Parameter initializers drawing from ``GlobalRandom`` (seed it with `GlobalRandom.seed(_:)`,
+/// Parameter initializers drawing from `GlobalRandom` (seed it with `GlobalRandom.seed(_:)`,
 /// as `torch.manual_seed`). Inside ``withSkippedInitialization(_:)`` they return zeros instead,
 /// which makes building a large model cheap when its values are about to be overwritten.
 public enum Init {

@@ -137,7 +137,7 @@ public enum Safetensors {
         try writeAtomically(data, to: url)
     }
 
-    /// Writes `data` to `url` atomically and durably (``AtomicFile``).
+    /// Writes `data` to `url` atomically and durably (`AtomicFile`).
     public static func writeAtomically(_ data: Data, to url: URL) throws {
         do { try AtomicFile.write(data, to: url) } catch let e as FileWriteError {
             throw SafetensorsError.unwritable(path: url.path, reason: e.reason)

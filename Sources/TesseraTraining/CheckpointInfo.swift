@@ -9,7 +9,7 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
 
     /// Version of this record.
     public var version = CheckpointInfo.currentVersion
-    /// The registry name of the model (``ModelZoo``).
+    /// The registry name of the model (`ModelZoo`).
     public var model: String
     /// Output classes.
     public var classes: Int
@@ -23,7 +23,7 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
     public var epoch = 0
     /// Optimizer steps taken.
     public var globalStep = 0
-    /// The process-wide generator's state (``GlobalRandom``), for an exact resume.
+    /// The process-wide generator's state (`GlobalRandom`), for an exact resume.
     public var rng: [UInt64]?
     /// Steps done in epoch ``epoch`` + 1 when an interruption saved the run mid-epoch (0 at an epoch's end).
     public var stepInEpoch = 0

@@ -9,7 +9,7 @@ public enum TesseraVersion {
 
 /// Everything that defines a training run; written to `<out>/config.json` and read back by `--resume`.
 public struct TrainConfig: Codable, Equatable, Sendable {
-    /// Model name in ``ModelZoo`` (`tessera models` lists them).
+    /// Model name in `ModelZoo` (`tessera models` lists them).
     public var model = "resnet20"
     /// Data folder (CIFAR-10 binary, image folder with train/ and test/, or IDX files).
     public var data: String
@@ -35,7 +35,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var labelSmoothing: Float = 0.1
     /// Seed of initialization, shuffling and augmentation.
     public var seed: UInt64 = 0
-    /// Threads Tessera computes with (``Runtime/threads``).
+    /// Threads Tessera computes with (`Runtime/threads`).
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     /// Train on the first N training images only (nil: all).
     public var subset: Int?

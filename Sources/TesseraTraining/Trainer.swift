@@ -72,7 +72,7 @@ public enum TrainingError: Error, CustomStringConvertible {
 /// }
 /// ```
 ///
-/// Batch norms whose parameters are all frozen (``Module/freeze(prefix:)``, `--freeze
+/// Batch norms whose parameters are all frozen (`Module/freeze(prefix:)`, `--freeze
 /// backbone`) run in evaluation mode during training, the usual fine-tuning practice: their
 /// running statistics stay those of the weights loaded.
 public final class Trainer {

@@ -86,6 +86,7 @@ public final class DataLoader: Sendable {
 
     /// A loader over `dataset`.
     /// - Parameters:
+    ///   - dataset: the samples.
     ///   - batchSize: samples per batch.
     ///   - shuffle: reshuffle every epoch (from `seed` and the epoch number).
     ///   - dropLast: leave out a final incomplete batch.

@@ -102,7 +102,7 @@ enum FileIO {
         return bytes
     }
 
-    /// Writes `bytes` to `path` atomically and durably (``AtomicFile``).
+    /// Writes `bytes` to `path` atomically and durably (`AtomicFile`).
     static func writeAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
         do {
             try AtomicFile.write(bytes, to: URL(fileURLWithPath: path))

@@ -55,6 +55,7 @@ public enum ImageFile {
 
     /// Reads and decodes the PNG or JPEG file at `path`.
     /// - Parameters:
+    ///   - path: the file.
     ///   - format: convert to this pixel format; nil keeps the file's own layout.
     ///   - maxPixels: refuse images with more pixels (width × height) than this, from the header,
     ///     before decoding (`Image.defaultMaxPixels`, 89,478,485, by default).

@@ -35,11 +35,15 @@ public struct ImageFolder: Dataset {
 
     /// Scans `root` and (with `preload`) decodes every image.
     /// - Parameters:
+    ///   - root: the folder holding one subfolder of images per class.
     ///   - format: the pixel format of the samples (RGB by default).
     ///   - size: (height, width) of the samples; nil takes the first image's size.
     ///   - extensions: file extensions to include, compared case-insensitively (PNG and JPEG).
     ///   - maxPixels: refuse images with more pixels than this (`Image.defaultMaxPixels`,
     ///     89,478,485, by default: see there for why).
+    ///   - preload: decode every image now (reporting every unreadable one at once), or each
+    ///     time it is read.
+    ///   - skipUnreadable: leave out images that do not decode instead of throwing.
     public init(root: String, format: PixelFormat = .rgb, size: (height: Int, width: Int)? = nil,
                 extensions: [String] = ImageFile.extensions, preload: Bool = true, skipUnreadable: Bool = false,
                 maxPixels: Int = Image.defaultMaxPixels) throws {

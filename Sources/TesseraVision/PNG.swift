@@ -170,7 +170,9 @@ public enum PNG {
     }
 
     /// Encodes an image as an 8-bit PNG (gray, gray+alpha, RGB or RGBA by its format).
-    /// - Parameter compressionLevel: zlib level 0 (none) ... 9 (smallest); 6 by default.
+    /// - Parameters:
+    ///   - image: the pixels.
+    ///   - compressionLevel: zlib level 0 (none) ... 9 (smallest); 6 by default.
     public static func encode(_ image: Image, compressionLevel: Int = 6) throws -> [UInt8] {
         guard image.width > 0, image.height > 0 else {
             throw PNGError("cannot encode an empty image (\(image.width)x\(image.height))")

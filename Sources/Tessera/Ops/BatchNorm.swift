@@ -6,8 +6,13 @@ extension Tensor {
     /// statistics are updated in place: `running = (1 − momentum)·running + momentum·batch`,
     /// with the unbiased variance, as PyTorch. In evaluation the running statistics are used.
     /// - Parameters:
-    ///   - runningMean, runningVar: [C] buffers (required in evaluation).
-    ///   - weight, bias: [C] affine parameters (γ, β), or nil for none.
+    ///   - runningMean: [C] buffer (required in evaluation; updated in training when given).
+    ///   - runningVar: [C] buffer, likewise.
+    ///   - weight: [C] scale γ, or nil for none.
+    ///   - bias: [C] shift β, or nil for none.
+    ///   - training: whether the batch's statistics normalize (and update the running ones).
+    ///   - momentum: weight of the batch statistic in the running average.
+    ///   - eps: added to the variance.
     public func batchNorm(runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?, bias: Tensor?,
                           training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
         batchNorm(runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,

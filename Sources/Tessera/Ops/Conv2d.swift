@@ -6,6 +6,10 @@ extension Tensor {
     /// - Parameters:
     ///   - weight: [outChannels, inChannels / groups, kh, kw].
     ///   - bias: [outChannels] or nil.
+    ///   - stride: step of the kernel over the input (h, w).
+    ///   - padding: zeros added on each side (h, w).
+    ///   - dilation: spacing of the kernel's taps (h, w).
+    ///   - groups: channel groups (inChannels and outChannels divisible by it).
     /// - Returns: [N, outChannels, outH, outW] for an input of [N, inChannels, H, W].
     public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1, groups: Int = 1) -> Tensor {
         precondition(rank == 4 && weight.rank == 4, "conv2d: input \(shape) and weight \(weight.shape) must both be 4-D ([N, C, H, W] and [O, C/groups, kh, kw])")
@@ -69,6 +73,13 @@ extension Tensor {
     /// in evaluation, addition, ``relu()``).
     ///
     /// - Parameters:
+    ///   - weight: [outChannels, inChannels / groups, kh, kw].
+    ///   - bias: [outChannels] or nil.
+    ///   - stride: step of the kernel over the input (h, w).
+    ///   - padding: zeros added on each side (h, w).
+    ///   - dilation: spacing of the kernel's taps (h, w).
+    ///   - groups: channel groups.
+    ///   - norm: the batch norm that follows the convolution, or nil.
     ///   - residual: [N, outChannels, outH, outW], added after the normalization, or nil.
     ///   - relu: whether max(·, 0) comes last.
     public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1, groups: Int = 1,

@@ -34,6 +34,7 @@ private func classIndices(_ targets: Tensor, n: Int, classes: Int, op: String) -
 ///   - logits: [N, C] unnormalized scores.
 ///   - targets: [N] class indices (stored as Float).
 ///   - labelSmoothing: ε in [0, 1]; the target puts 1 − ε + ε/C on the class and ε/C elsewhere.
+///   - reduction: mean or sum over the batch, or none (the [N] losses).
 public func crossEntropy(_ logits: Tensor, _ targets: Tensor, labelSmoothing: Float = 0, reduction: Reduction = .mean) -> Tensor {
     precondition(logits.rank == 2, "crossEntropy: logits must be [N, C], got \(logits.shape)")
     let n = logits.shape[0], c = logits.shape[1]

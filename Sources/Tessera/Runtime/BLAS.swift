@@ -1,7 +1,7 @@
 import COpenBLAS
 import Foundation
 
-/// The one entry point to matrix multiplication: every GEMM in Tessera goes through ``gemm``.
+/// The one entry point to matrix multiplication: every GEMM in Tessera goes through `gemm`.
 ///
 /// Threads: ``Runtime/threads`` — a large standalone product uses OpenBLAS's own threads, every
 /// GEMM issued inside one of Tessera's parallel loops runs single-threaded.

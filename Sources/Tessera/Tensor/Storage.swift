@@ -28,7 +28,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// Changes whenever the contents are written in place through the public API (``Tensor/assign(_:)``,
     /// ``Tensor/withUnsafeMutableBufferPointer(_:)``, element subscripts, the optimizer kernels,
     /// batch norm's running statistics), as PyTorch's `_version`: caches of values computed from
-    /// the contents (``derived(_:count:compute:)``) are valid while it stays the same.
+    /// the contents (`derived(_:stamp:count:compute:)`) are valid while it stays the same.
     public var version: UInt64 { state.value.version }
 
     /// The version and the buffers derived from the contents at that version, each with the

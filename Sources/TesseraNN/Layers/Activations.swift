@@ -1,6 +1,6 @@
 import Tessera
 
-/// An elementwise activation, as a value: what an ``MLP`` puts between its layers, and what a
+/// An elementwise activation, as a value: what an `MLP` puts between its layers, and what a
 /// batch norm can be followed by in one call (`bn(x, then: .relu)`, fused for ReLU).
 public enum Activation: String, CaseIterable, Sendable {
     case relu, leakyRelu, gelu, tanh, sigmoid

@@ -6,7 +6,9 @@ import Tessera
 ///
 /// A ReLU that directly follows a batch norm runs fused into it (one pass forward and backward,
 /// the activation before the ReLU never stored): inside a ``Sequential`` automatically, and in
-/// a hand-written forward through ``callAsFunction(_:then:)``.
+/// a hand-written forward through `bn(x, then: .relu)`; after a convolution, through
+/// `conv(x, normalizedBy: bn, then: .relu)`, which in inference also folds the batch norm into
+/// the convolution.
 public class BatchNorm: Module {
     /// Number of channels C.
     public let numFeatures: Int
@@ -59,7 +61,7 @@ public class BatchNorm: Module {
 
     /// `activation(self(x))`, with both recorded as this module's and the activation's output.
     /// When `activation` is a ``ReLU`` the two run as one fused pass forward and backward
-    /// (``Tensor/batchNormReLU(runningMean:runningVar:weight:bias:training:momentum:eps:)``): the
+    /// (`Tensor.batchNormReLU(runningMean:runningVar:weight:bias:training:momentum:eps:)`): the
     /// same values, gradients and running statistics, without storing the activation before
     /// the ReLU. Any other module runs after the batch norm as usual.
     public func callAsFunction(_ x: Tensor, then activation: Module) -> Tensor {

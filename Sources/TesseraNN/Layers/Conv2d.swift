@@ -2,7 +2,7 @@ import Tessera
 
 /// A 2-D convolution over `[N, C, H, W]`, as `nn.Conv2d`. Parameters: `weight`
 /// `[out, in/groups, kh, kw]`, `bias` `[out]`. Which algorithm runs each pass is the
-/// ``ConvPlan`` of the input's shape (``plan(forInput:)``).
+/// `ConvPlan` of the input's shape (`plan(forInput:)`).
 public final class Conv2d: Module {
     /// Input channels.
     public let inChannels: Int
@@ -22,7 +22,7 @@ public final class Conv2d: Module {
     @Parameter public var weight: Tensor
     /// The bias `[outChannels]`, or nil.
     @Parameter public var bias: Tensor?
-    /// The shape of the last input, if any (for ``plan(forInput:)`` and `tessera info --plan`).
+    /// The shape of the last input, if any (for `plan(forInput:)` and `tessera info --plan`).
     public private(set) var lastInputShape: [Int]?
 
     /// A convolution with PyTorch's default initialization.
@@ -61,7 +61,7 @@ public final class Conv2d: Module {
     /// In evaluation mode with no gradient recorded and running statistics, the batch norm is
     /// folded into this convolution's weights (cached until either changes) and the sum and ReLU
     /// are applied as the output is written
-    /// (``Tensor/conv2d(weight:bias:stride:padding:dilation:groups:normalizedBy:adding:relu:)``).
+    /// (`Tensor/conv2d(weight:bias:stride:padding:dilation:groups:normalizedBy:adding:relu:)`).
     public func callAsFunction(_ x: Tensor, normalizedBy bn: BatchNorm, adding residual: Tensor? = nil,
                                then activation: Activation? = nil) -> Tensor {
         let recorded = GradMode.isEnabled && [x, weight, bias, bn.weight, bn.bias, residual].contains { $0?.requiresGrad == true }
@@ -96,7 +96,7 @@ public final class Conv2d: Module {
         return y
     }
 
-    /// The algorithms this layer runs for an input of `shape` [N, C, H, W] (see ``ConvPlan``).
+    /// The algorithms this layer runs for an input of `shape` [N, C, H, W] (see `ConvPlan`).
     public func plan(forInput shape: [Int], policy: ConvPolicy = Runtime.convolutionPolicy) -> ConvPlan {
         ConvPlan(input: shape, weight: weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups, policy: policy)
     }

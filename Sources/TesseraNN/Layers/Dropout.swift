@@ -5,7 +5,7 @@ import Tessera
 public final class Dropout: Module {
     /// Drop probability.
     public let p: Float
-    /// The generator for the masks; nil draws from ``GlobalRandom``.
+    /// The generator for the masks; nil draws from `GlobalRandom`.
     public var generator: SeededGenerator?
 
     /// A dropout layer.

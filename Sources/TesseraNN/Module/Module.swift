@@ -32,7 +32,7 @@ open class Module: CustomStringConvertible {
     public init() {}
 
     /// Computes the module's output. Subclasses override it; call the module itself
-    /// (``callAsFunction(_:)``) rather than `forward` so the output shape is recorded.
+    /// (`module(x)`) rather than `forward` so the output shape is recorded.
     open func forward(_ x: Tensor) -> Tensor {
         preconditionFailure("\(typeName).forward: not implemented; subclasses of Module override forward(_:)")
     }

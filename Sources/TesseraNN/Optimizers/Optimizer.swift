@@ -45,7 +45,7 @@ public struct ParameterGroup: Equatable {
 public struct ParameterUpdate {
     /// The parameter's dotted name.
     public let name: String
-    /// The parameter; write the new values into its storage (e.g. through an ``OptimizerKernel``).
+    /// The parameter; write the new values into its storage (e.g. through an `OptimizerKernel`).
     public let parameter: Tensor
     /// Its gradient (contiguous, same shape).
     public let gradient: Tensor
@@ -171,7 +171,7 @@ open class Optimizer {
         for (_, p) in namedParameters { p.grad = nil }
     }
 
-    /// The update of one parameter; subclasses override it. Called by ``step()`` under `withNoGrad`.
+    /// The update of one parameter; subclasses override it. Called by `step()` under `withNoGrad`.
     open func update(_ u: inout ParameterUpdate) {
         preconditionFailure("\(name).update: subclasses of Optimizer override update(_:)")
     }
