@@ -38,7 +38,7 @@ struct Conv2dKernel {
 
     /// Row stride of a column (or staging) matrix holding `b` images: b·P plus 32 floats, so a
     /// power-of-two width (P = 1024 at 32×32) does not map every row to the same cache sets
-    /// while OpenBLAS packs it (measured: the 16-channel weight-gradient GEMM ran 2–3× faster).
+    /// while OpenBLAS packs it (docs/BENCHMARKS.md, design measurements).
     @inline(__always) func ld(_ b: Int) -> Int { b * geo.positions + 32 }
 
     /// Parts the batch is split into: one per thread, each running single-threaded GEMMs.

@@ -8,11 +8,10 @@
 /// tiles that read, not the arithmetic, sets its speed. Never more than one thread's share, nor
 /// more than 16 × chunkBytes of workspace per thread (as a large batch of deep layers would want).
 ///
-/// Measured (2 threads, alone): ResNet-18's 3×3 convolutions over 512 channels at 4×4 (4 tiles
-/// per image, U_ξ of 1 MiB) ran GEMMs 16 tiles wide that spent more in OpenBLAS's repacking of U_ξ
-/// than in arithmetic (training 47–57 → 57–66 images/s with wider chunks); its stride-2
-/// 256 → 512 forward (1 tile per image) went from 59–61 to 146–157 GFLOPS; ResNet-20's 32 → 64
-/// (U_ξ of 32 KiB) kept its L2-sized chunks, 171–190, where 128-tile chunks gave 140–154.
+/// Why: deep layers at small sizes (ResNet-18's 512 channels at 4×4, U_ξ of 1 MiB) otherwise run
+/// GEMMs a few tiles wide that spend more in OpenBLAS's repacking of U_ξ than in arithmetic, while
+/// shallow ones (U_ξ of tens of KiB) do best with L2-sized chunks (docs/BENCHMARKS.md, design
+/// measurements).
 func winogradChunk(bytesPerImage: Int, tilesPerImage: Int, kernelFloats: Int, images n: Int, parts: Int) -> Int {
     let perPart = (n + parts - 1) / parts
     let fitting = WinogradF23.chunkBytes / Swift.max(bytesPerImage, 1)

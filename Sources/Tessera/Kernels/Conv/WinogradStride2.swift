@@ -18,12 +18,11 @@ import CTesseraKernels
 // Inside the kernel everything is channels-last, so every transform works on eight channels at a
 // time with plain vector loads: each image is copied into a zero-bordered [rows, columns, C]
 // buffer, and each output tile (4×4 positions of eight channels) is transposed into the planes of
-// y as it is made. Measured alone (`bench --no-reference --filter _s2_fwd`, several runs), the two
-// downsampling convolutions of ResNet-20 went from 118–122 and 121–145 GFLOPS (im2col + GEMM) to
-// 114–155 and 140–203.
+// y as it is made (figures in docs/BENCHMARKS.md).
 //
 // Costs: the transformed weights U take 25·4·C·O floats (about 11× the weights: 52 MB for
-// 256 → 512), rebuilt at every call in a reused workspace. As in any Winograd kernel, a non-finite
+// 256 → 512), rebuilt at every call that records a gradient in a reused workspace, and kept with
+// the weights' storage by an inference pass. As in any Winograd kernel, a non-finite
 // input value spreads through the transforms (∞ − ∞) to the whole 4×4 output tile around it, where
 // im2col would give ±∞ or NaN only inside its receptive field.
 //
