@@ -154,6 +154,12 @@ void tk_wino_s2_input(const float *xs, ptrdiff_t lanes_c, ptrdiff_t columns, ptr
 void tk_wino_s2_output(const float *m, ptrdiff_t lanes_o, ptrdiff_t O, ptrdiff_t xi_stride, ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t OH, ptrdiff_t OW, float *y, float *tile, const tk_conv_epilogue *e) {
     table()->wino_s2_output(m, lanes_o, O, xi_stride, tiles_h, tiles_w, OH, OW, y, tile, e);
 }
+void tk_wino23_input_band(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t tiles_w, ptrdiff_t lanes, ptrdiff_t tr0, ptrdiff_t tr1, float *xs, float *v, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
+    table()->wino23_input_band(x, C, H, W, ph, pw, tiles_w, lanes, tr0, tr1, xs, v, xi_stride, first_tile);
+}
+void tk_wino23_output_band(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_w, ptrdiff_t tr0, ptrdiff_t tr1, float *ys, float *y, const tk_conv_epilogue *e) {
+    table()->wino23_output_band(m, lanes, xi_stride, first_tile, O, OH, OW, tiles_w, tr0, tr1, ys, y, e);
+}
 void tk_conv_epilogue_apply(ptrdiff_t O, ptrdiff_t P, float *y, const tk_conv_epilogue *e) {
     table()->conv_epilogue_apply(O, P, y, e);
 }

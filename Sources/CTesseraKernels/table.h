@@ -34,6 +34,8 @@ typedef struct tk_table {
     __typeof__(&tk_wino23_output_gradient) wino23_output_gradient;
     __typeof__(&tk_wino23_weights) wino23_weights;
     __typeof__(&tk_conv_epilogue_apply) conv_epilogue_apply;
+    __typeof__(&tk_wino23_input_band) wino23_input_band;
+    __typeof__(&tk_wino23_output_band) wino23_output_band;
     __typeof__(&tk_wino23_weight_gradient) wino23_weight_gradient;
     __typeof__(&tk_wino_s2_weights) wino_s2_weights;
     __typeof__(&tk_wino_s2_channels_last) wino_s2_channels_last;

@@ -42,6 +42,8 @@
     .wino23_output_gradient = wino23_output_gradient, \
     .wino23_weights = wino23_weights, \
     .conv_epilogue_apply = conv_epilogue_apply, \
+    .wino23_input_band = wino23_input_band, \
+    .wino23_output_band = wino23_output_band, \
     .wino23_weight_gradient = wino23_weight_gradient, \
     .wino_s2_weights = wino_s2_weights, \
     .wino_s2_channels_last = wino_s2_channels_last, \

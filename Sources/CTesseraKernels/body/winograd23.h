@@ -139,18 +139,25 @@ static void from_channels_last(const float *restrict src, ptrdiff_t src_row, ptr
     }
 }
 
-/// One image's input tiles Bᵀ d B into rows first_tile ..< first_tile + tiles_h·tiles_w of v:
-/// 16 matrices [tiles, lanes], xi_stride apart, overwritten. x: [C, H, W]; xs: scratch
-/// [2·tiles_h + 2, 2·tiles_w + 2, lanes] whose border and channels past C the caller keeps zero.
-static void wino23_input(const float *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
-                         ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *restrict xs, float *restrict v,
-                         ptrdiff_t xi_stride, ptrdiff_t first_tile) {
+/// Tile rows tr0 ..< tr1 of one image's input tiles Bᵀ d B, into rows first_tile + tr·tiles_w + tc
+/// of v: 16 matrices [tiles, lanes], xi_stride apart, overwritten. x: [C, H, W]. xs: scratch for
+/// the band's padded rows 2·tr0 ..< 2·tr1 + 2, [2·(tr1 − tr0) + 2, 2·tiles_w + 2, lanes], whose rows
+/// and columns outside the image and channels past C the caller keeps zero (they are never
+/// written, so a buffer zeroed once serves every image of the same geometry and band).
+static void wino23_input_band(const float *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
+                              ptrdiff_t tiles_w, ptrdiff_t lanes, ptrdiff_t tr0, ptrdiff_t tr1, float *restrict xs,
+                              float *restrict v, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
     ptrdiff_t PW = 2 * tiles_w + 2;
-    to_channels_last(x, C, H, W, H * W, xs + (ph * PW + pw) * lanes, PW, lanes);
+    // Input rows r land on band row r + ph − 2·tr0; those of the band inside the image are copied.
+    ptrdiff_t r0 = 2 * tr0 - ph, r1 = 2 * tr1 + 2 - ph;
+    if (r0 < 0) r0 = 0;
+    if (r1 > H) r1 = H;
+    if (r1 > r0)
+        to_channels_last(x + r0 * W, C, r1 - r0, W, H * W, xs + ((r0 + ph - 2 * tr0) * PW + pw) * lanes, PW, lanes);
     ptrdiff_t row = PW * lanes;
-    for (ptrdiff_t tr = 0; tr < tiles_h; tr++) {
+    for (ptrdiff_t tr = tr0; tr < tr1; tr++) {
         for (ptrdiff_t tc = 0; tc < tiles_w; tc++) {
-            const float *d = xs + (2 * tr * PW + 2 * tc) * lanes;
+            const float *d = xs + (2 * (tr - tr0) * PW + 2 * tc) * lanes;
             float *out = v + (first_tile + tr * tiles_w + tc) * lanes;
             for (ptrdiff_t c = 0; c < lanes; c += TK_LANES) {
                 tk_vf t[4][4];
@@ -176,16 +183,27 @@ static void wino23_input(const float *restrict x, ptrdiff_t C, ptrdiff_t H, ptrd
     }
 }
 
-/// One image's outputs Aᵀ M A from rows first_tile ..< of m (16 matrices [tiles, lanes],
-/// xi_stride apart) into y: [O, OH, OW], overwritten. ys: scratch [2·tiles_h, 2·tiles_w, lanes].
-static void wino23_output(const float *restrict m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
-                          ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *restrict ys,
-                          float *restrict y, const tk_conv_epilogue *e) {
+/// One image's input tiles Bᵀ d B into rows first_tile ..< first_tile + tiles_h·tiles_w of v:
+/// 16 matrices [tiles, lanes], xi_stride apart, overwritten. x: [C, H, W]; xs: scratch
+/// [2·tiles_h + 2, 2·tiles_w + 2, lanes] whose border and channels past C the caller keeps zero.
+static void wino23_input(const float *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
+                         ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *restrict xs, float *restrict v,
+                         ptrdiff_t xi_stride, ptrdiff_t first_tile) {
+    wino23_input_band(x, C, H, W, ph, pw, tiles_w, lanes, 0, tiles_h, xs, v, xi_stride, first_tile);
+}
+
+/// Tile rows tr0 ..< tr1 of one image's outputs Aᵀ M A, from rows first_tile + tr·tiles_w + tc of m
+/// (16 matrices [tiles, lanes], xi_stride apart), into output rows 2·tr0 ..< min(2·tr1, OH) of
+/// y: [O, OH, OW], overwritten, through the epilogue e (its residual laid out like all of y).
+/// ys: scratch for the band, [2·(tr1 − tr0), 2·tiles_w, lanes].
+static void wino23_output_band(const float *restrict m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile,
+                               ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_w, ptrdiff_t tr0, ptrdiff_t tr1,
+                               float *restrict ys, float *restrict y, const tk_conv_epilogue *e) {
     ptrdiff_t YW = 2 * tiles_w;
-    for (ptrdiff_t tr = 0; tr < tiles_h; tr++) {
+    for (ptrdiff_t tr = tr0; tr < tr1; tr++) {
         for (ptrdiff_t tc = 0; tc < tiles_w; tc++) {
             const float *p = m + (first_tile + tr * tiles_w + tc) * lanes;
-            float *top = ys + (2 * tr * YW + 2 * tc) * lanes, *bottom = top + YW * lanes;
+            float *top = ys + (2 * (tr - tr0) * YW + 2 * tc) * lanes, *bottom = top + YW * lanes;
             for (ptrdiff_t o = 0; o < lanes; o += TK_LANES) {
                 tk_vf mm[16];
                 for (int k = 0; k < 16; k++) mm[k] = tk_load(p + k * xi_stride + o);
@@ -201,7 +219,22 @@ static void wino23_output(const float *restrict m, ptrdiff_t lanes, ptrdiff_t xi
             }
         }
     }
-    from_channels_last(ys, YW, lanes, O, OH, OW, y, OH * OW, e);
+    ptrdiff_t y0 = 2 * tr0, y1 = 2 * tr1 < OH ? 2 * tr1 : OH;
+    if (y1 <= y0) return;
+    tk_conv_epilogue band;
+    if (e) {
+        band = *e;
+        if (band.residual) band.residual += y0 * OW;
+    }
+    from_channels_last(ys, YW, lanes, O, y1 - y0, OW, y + y0 * OW, OH * OW, e ? &band : 0);
+}
+
+/// One image's outputs Aᵀ M A from rows first_tile ..< of m (16 matrices [tiles, lanes],
+/// xi_stride apart) into y: [O, OH, OW], overwritten. ys: scratch [2·tiles_h, 2·tiles_w, lanes].
+static void wino23_output(const float *restrict m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
+                          ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *restrict ys,
+                          float *restrict y, const tk_conv_epilogue *e) {
+    wino23_output_band(m, lanes, xi_stride, first_tile, O, OH, OW, tiles_w, 0, tiles_h, ys, y, e);
 }
 
 /// One image's output-gradient tiles A dY Aᵀ (4×4 from each 2×2 tile, zero past an odd edge) into

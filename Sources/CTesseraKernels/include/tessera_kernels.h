@@ -237,6 +237,17 @@ void tk_wino23_input(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrd
 void tk_wino23_output(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
                       ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *ys, float *y,
                       const tk_conv_epilogue *e);
+/// Tile rows tr0 ..< tr1 of tk_wino23_input (a band of the image, for splitting one image across
+/// threads): xs is the band's own scratch [2·(tr1 − tr0) + 2, 2·tiles_w + 2, lanes], kept zero
+/// outside the image by the caller.
+void tk_wino23_input_band(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
+                          ptrdiff_t tiles_w, ptrdiff_t lanes, ptrdiff_t tr0, ptrdiff_t tr1, float *xs, float *v,
+                          ptrdiff_t xi_stride, ptrdiff_t first_tile);
+/// Tile rows tr0 ..< tr1 of tk_wino23_output: output rows 2·tr0 ..< min(2·tr1, OH) of y.
+/// ys: the band's scratch [2·(tr1 − tr0), 2·tiles_w, lanes].
+void tk_wino23_output_band(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
+                           ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_w, ptrdiff_t tr0, ptrdiff_t tr1, float *ys, float *y,
+                           const tk_conv_epilogue *e);
 /// One image's output-gradient tiles A dY Aᵀ into rows first_tile ..< of m, overwritten.
 /// dy: [O, OH, OW]; ys: scratch [2·tiles_h, 2·tiles_w, lanes] whose padded channels, and row and
 /// column past an odd edge, stay zero.

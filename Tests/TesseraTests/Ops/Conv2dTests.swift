@@ -57,6 +57,29 @@ final class Conv2dTests: XCTestCase {
                  dilation: dilation, groups: groups, policy: policy)
     }
 
+    func testOneImageRunsInBandsOfTileRowsOnEveryThreadAndAgreesWithIm2col() {
+        let saved = Runtime.threads
+        defer { Runtime.threads = saved }
+        // (channels in, out, height, width): ResNet sizes, odd sizes whose last band is short or
+        // hangs over the edge, more threads than tile rows.
+        for (k, (c, o, h, w)) in [(16, 16, 32, 32), (13, 21, 9, 7), (8, 8, 4, 4), (24, 40, 3, 5)].enumerated() {
+            let x = TestData.randn([1, c, h, w], seed: UInt64(300 + k)), weight = TestData.randn([o, c, 3, 3], seed: UInt64(310 + k), std: 0.2)
+            let bias = TestData.randn([o], seed: UInt64(320 + k)), residual = TestData.randn([1, o, h, w], seed: UInt64(330 + k))
+            let plan = ConvPlan(input: x.shape, weight: weight.shape, padding: 1, policy: .winograd)
+            XCTAssertEqual(plan.forward.algorithm, .winogradF23)
+            let reference = withNoGrad {
+                (x.conv2d(weight: weight, bias: bias, plan: ConvPlan(input: x.shape, weight: weight.shape, padding: 1, policy: .im2col)) + residual).relu()
+            }
+            for threads in [1, 2, 3, 8] {
+                Runtime.threads = threads
+                let y = withNoGrad { x.conv2d(weight: weight, bias: bias, plan: plan) }
+                TensorCheck.close((y + residual).relu(), reference, rtol: 1e-4, atol: 1e-4, "[1, \(c), \(h), \(w)] → \(o) on \(threads) threads")
+                let fused = withNoGrad { x.conv2d(weight: weight, bias: bias, padding: 1, normalizedBy: nil, adding: residual, relu: true) }
+                TensorCheck.close(fused, reference, rtol: 1e-4, atol: 1e-4, "fused, [1, \(c), \(h), \(w)] → \(o) on \(threads) threads")
+            }
+        }
+    }
+
     func testWinogradMatchesIm2colOnResNetShapes() {
         // The RGB stem, and its input gradient: a convolution from 16 channels to 3.
         compare(n: 4, c: 3, o: 16, h: 32, w: 32, padding: 1, winogradInputGradient: true, seed: 5)

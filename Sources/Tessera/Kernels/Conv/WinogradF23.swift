@@ -140,6 +140,10 @@ struct WinogradF23 {
                  transformed: UnsafePointer<Float>? = nil, epilogue: ConvEpilogue? = nil) {
         let C = geo.channels, O = outChannels, LC = lanesC, LO = lanesO
         if n == 0 { return }
+        if n == 1 && Runtime.threads > 1 && tilesH > 1 {
+            forwardInBands(x: x, w: w, y: y, transformed: transformed, epilogue: epilogue)
+            return
+        }
         // Shared: u = G w Gᵀ, 16 matrices [C, lanesO] (unless given).
         forEachChunk(parts: parts, shared: transformed == nil ? transformedWeightCount : 0,
                      prepare: { u in if transformed == nil { transformWeights(w, into: u) } }) { _, c, shared in
@@ -155,6 +159,43 @@ struct WinogradF23 {
                 let image = c.first + i, at = image * O * geo.positions
                 epilogue.withImage(image, stride: O * geo.positions) { e in
                     tk_wino23_output(c.m, LO, c.mStride, i * tilesPerImage, O, geo.outH, geo.outW, tilesH, tilesW, c.ys, y + at, e)
+                }
+            }
+        }
+    }
+
+    /// ``forward(x:w:y:transformed:epilogue:)`` of a single image on every thread: the image is cut
+    /// into bands of tile rows, one per thread, and each band transforms its input rows, runs its
+    /// rows of the 16 GEMMs (single-threaded) and writes its output rows, without waiting for the
+    /// others (batch-1 inference, where splitting by images would leave all but one thread idle).
+    ///
+    ///     workspace: U (unless given) | V: 16 × [T, lanesC] | M: 16 × [T, lanesO] | per band: xs, ys
+    private func forwardInBands(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                transformed: UnsafePointer<Float>?, epilogue: ConvEpilogue?) {
+        let C = geo.channels, O = outChannels, LC = lanesC, LO = lanesO, T = tilesPerImage
+        let bands = Swift.min(Runtime.threads, tilesH), bandRows = (tilesH + bands - 1) / bands
+        let vStride = T * LC + 16, mStride = T * LO + 16
+        let xsCount = (2 * bandRows + 2) * paddedW * LC, ysCount = 2 * bandRows * 2 * tilesW * LO
+        let perBand = (xsCount + ysCount + 15) / 16 * 16
+        let uCount = transformed == nil ? (transformedWeightCount + 15) / 16 * 16 : 0
+        BufferPool.withScratch(uCount + 16 * (vStride + mStride) + bands * perBand) { ws in
+            if transformed == nil { transformWeights(w, into: ws) }
+            let u = transformed ?? UnsafePointer(ws)
+            let v = ws + uCount, m = v + 16 * vStride
+            BLAS.useOpenBLASThreads(1)
+            Parallel.run(parts: bands) { b in
+                let tr0 = tilesH * b / bands, tr1 = tilesH * (b + 1) / bands
+                let xs = m + 16 * mStride + b * perBand, ys = xs + xsCount
+                xs.update(repeating: 0, count: xsCount)   // the border and padded channels read as zeros
+                tk_wino23_input_band(x, C, geo.height, geo.width, geo.ph, geo.pw, tilesW, LC, tr0, tr1, xs, v, vStride, 0)
+                let first = tr0 * tilesW, rows = (tr1 - tr0) * tilesW
+                for xi in 0..<16 {
+                    // Rows first ..< first + rows of M_ξ[T, O] = V_ξ[T, C] · U_ξ[C, O]
+                    BLAS.gemm(transA: false, transB: false, m: rows, n: O, k: C, a: v + xi * vStride + first * LC, lda: LC,
+                              b: u + xi * C * LO, ldb: LO, c: m + xi * mStride + first * LO, ldc: LO)
+                }
+                epilogue.withImage(0, stride: O * geo.positions) { e in
+                    tk_wino23_output_band(m, LO, mStride, 0, O, geo.outH, geo.outW, tilesW, tr0, tr1, ys, y, e)
                 }
             }
         }
