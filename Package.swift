@@ -75,7 +75,7 @@ let package = Package(
         // JPEG decoder in C: the only code that calls libjpeg-turbo (its TurboJPEG API).
         .target(name: "CTesseraJPEG", dependencies: ["CTurboJPEG"]),
         // Image ingestion: PNG and JPEG, CIFAR/ImageFolder/IDX datasets, transforms, prefetching loader.
-        .target(name: "TesseraVision", dependencies: ["Tessera", "CTesseraPNG", "CTesseraJPEG", "CZlib"]),
+        .target(name: "TesseraVision", dependencies: ["Tessera", "CTesseraKernels", "CTesseraPNG", "CTesseraJPEG", "CZlib"]),
 
         // Data-parallel training over MPI: communicator with a watchdog, collectives, parameter
         // broadcast, the bucketed gradient reducer, distributed samplers, metric sums.

@@ -160,6 +160,12 @@ void tk_wino23_input_band(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
 void tk_wino23_output_band(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_w, ptrdiff_t tr0, ptrdiff_t tr1, float *ys, float *y, const tk_conv_epilogue *e) {
     table()->wino23_output_band(m, lanes, xi_stride, first_tile, O, OH, OW, tiles_w, tr0, tr1, ys, y, e);
 }
+void tk_normalize_planes(ptrdiff_t C, ptrdiff_t n, float *x, const float *mean, const float *std) {
+    table()->normalize_planes(C, n, x, mean, std);
+}
+void tk_reverse_rows(ptrdiff_t rows, ptrdiff_t w, float *x) {
+    table()->reverse_rows(rows, w, x);
+}
 void tk_conv_epilogue_apply(ptrdiff_t O, ptrdiff_t P, float *y, const tk_conv_epilogue *e) {
     table()->conv_epilogue_apply(O, P, y, e);
 }

@@ -34,6 +34,8 @@ typedef struct tk_table {
     __typeof__(&tk_wino23_output_gradient) wino23_output_gradient;
     __typeof__(&tk_wino23_weights) wino23_weights;
     __typeof__(&tk_conv_epilogue_apply) conv_epilogue_apply;
+    __typeof__(&tk_normalize_planes) normalize_planes;
+    __typeof__(&tk_reverse_rows) reverse_rows;
     __typeof__(&tk_wino23_input_band) wino23_input_band;
     __typeof__(&tk_wino23_output_band) wino23_output_band;
     __typeof__(&tk_wino23_weight_gradient) wino23_weight_gradient;

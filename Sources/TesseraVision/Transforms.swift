@@ -1,4 +1,5 @@
 // Per-sample augmentations on float CHW buffers, allocation-free on the hot path.
+import CTesseraKernels
 import Tessera
 
 /// Working storage for one sample while it passes through transforms: the current values
@@ -48,18 +49,7 @@ public final class SampleBuffer {
 
     /// Mirrors the current values left to right, in place.
     public func flipHorizontally() {
-        let w = shape.width
-        let v = frontPointer
-        for r in 0..<(shape.channels * shape.height) {
-            var a = v + r * w, b = a + w - 1
-            while a < b {
-                let t = a.pointee
-                a.pointee = b.pointee
-                b.pointee = t
-                a += 1
-                b -= 1
-            }
-        }
+        tk_reverse_rows(shape.channels * shape.height, shape.width, frontPointer)
     }
 
     /// Replaces the values with a sample of `newShape` that `body` writes from the current
@@ -309,14 +299,7 @@ public struct Normalize: Transform {
     public func apply(to sample: SampleBuffer, generator: inout SeededGenerator) {
         let s = outputShape(for: sample.shape), n = s.planeCount
         let v = sample.values.baseAddress!
-        mean.withUnsafeBufferPointer { m in
-            std.withUnsafeBufferPointer { sd in
-                for c in 0..<s.channels {
-                    let p = v + c * n, mc = m[c], sc = sd[c]
-                    for i in 0..<n { p[i] = (p[i] - mc) / sc }
-                }
-            }
-        }
+        tk_normalize_planes(s.channels, n, v, mean, std)
     }
 }
 

@@ -126,6 +126,22 @@ final class KernelVariantTests: XCTestCase {
         eachVariant("FMA loop", rtol: 1e-4, atol: 1e-4) { [tk_fma_loop(10, 0.5)] }
     }
 
+    func testTheLoadersNormalizeAndFlipAgree() {
+        let x = probe(3 * 35 * 33, seed: 5)
+        eachVariant("normalize planes", rtol: 0, atol: 0) {
+            var y = x
+            tk_normalize_planes(3, 35 * 33, &y, [0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616])
+            return y
+        }
+        for w in [33, 32, 1] {
+            eachVariant("reverse rows of \(w)", rtol: 0, atol: 0) {
+                var y = x
+                tk_reverse_rows(x.count / w, w, &y)
+                return y
+            }
+        }
+    }
+
     func testBatchNormForwardAndBackwardAgreeInTrainingAndEvaluationWithAndWithoutReLU() {
         let x = TestData.randn([3, 13, 5, 7], seed: 10)
         let upstream = TestData.randn([3, 13, 5, 7], seed: 11)

@@ -12,6 +12,7 @@
 #include "im2col.h"
 #include "winograd23.h"
 #include "winograd_s2.h"
+#include "augment.h"
 
 #define TK_TABLE_ENTRIES \
     .fma_loop = fma_loop, \
@@ -42,6 +43,8 @@
     .wino23_output_gradient = wino23_output_gradient, \
     .wino23_weights = wino23_weights, \
     .conv_epilogue_apply = conv_epilogue_apply, \
+    .normalize_planes = normalize_planes, \
+    .reverse_rows = reverse_rows, \
     .wino23_input_band = wino23_input_band, \
     .wino23_output_band = wino23_output_band, \
     .wino23_weight_gradient = wino23_weight_gradient, \

@@ -194,6 +194,13 @@ void tk_adam_update(ptrdiff_t n, float *p, const float *g, float *m, float *v, f
 void tk_rmsprop_update(ptrdiff_t n, float *p, const float *g, float *square_avg, float *grad_avg, float *buf,
                        float lr, float alpha, float eps, float weight_decay, float momentum);
 
+// MARK: - The data loader's transforms (one CHW sample, in place)
+
+/// x[c·n + i] = (x[c·n + i] − mean[c]) / std[c] for c < C, i < n (torchvision's Normalize).
+void tk_normalize_planes(ptrdiff_t C, ptrdiff_t n, float *x, const float *mean, const float *std);
+/// Each of `rows` rows of `w` floats reversed (a horizontal flip of CHW planes).
+void tk_reverse_rows(ptrdiff_t rows, ptrdiff_t w, float *x);
+
 // MARK: - Convolution: im2col and Winograd transforms (one image, or a range of channels)
 
 /// The geometry of one convolution (one group's channels): input, kernel, stride, padding,
