@@ -161,4 +161,23 @@ final class FastNetVariantTests: XCTestCase {
         opt.step()
         XCTAssertEqual(bias().scalars, frozen, "a module-backed optimizer skips it after the freeze")
     }
+
+    func testWhiteningBiasFreezeStopsAListBackedOptimizerThatZeroesGradientsFirst() {
+        // The trainer's optimizers hold the trainable parameters as a list made at the start;
+        // freezing replaces the module's tensor, and the list's copy gets no gradient again once
+        // the optimizer has cleared it (the trainer calls zeroGrad() before backward()).
+        GlobalRandom.seed(13)
+        let net = CIFARFastNet(widths: [4, 8, 8])
+        let opt = Muon(parameters: net.namedParameters().filter(\.tensor.requiresGrad), lr: 0.1, excluding: ["fc.weight"])
+        let x = Tensor.randn([2, 3, 32, 32])
+        func step() { opt.zeroGrad(); net(x).sum().backward(); opt.step() }
+        step()
+        let value = { (name: String) in net.namedParameters().first { $0.name == name }!.tensor.scalars }
+        let bias = value("whiten.bias"), normBias = value("layer1.norm1.bias")
+        net.freezeWhiteningBias()
+        step()
+        step()
+        XCTAssertEqual(value("whiten.bias"), bias)
+        XCTAssertNotEqual(value("layer1.norm1.bias"), normBias, "the rest still trains")
+    }
 }
