@@ -3,9 +3,15 @@ import Tessera
 import TesseraNN
 
 /// Two 3×3 convolutions with batch norm and GELU, the first followed by 2×2 max-pooling: the
-/// building block of ``CIFARFastNet``. Each convolution's first `inChannels` filters start as
-/// the identity (`Init.dirac`), the rest with PyTorch's default, so the group starts close to a
-/// pass-through and trains faster.
+/// building block of ``CIFARFastNet``; with `residual`, a third convolution and batch norm
+/// whose output is added to the first activation before the last GELU (airbench96's block):
+///
+///     y = GELU(norm1(pool(conv1(x))));  z = GELU(norm2(conv2(y)))
+///     out = z,  or with residual  GELU(norm3(conv3(z)) + y)
+///
+/// Each convolution's first `inChannels` filters start as the identity (`Init.dirac`), the rest
+/// with PyTorch's default, so the group starts close to a pass-through and trains faster. The
+/// batch-norm scales are frozen at 1; only their shifts are trained.
 public final class FastConvGroup: Module {
     @Child public var conv1: Conv2d
     @Child public var pool = MaxPool2d(kernelSize: 2)
@@ -14,9 +20,24 @@ public final class FastConvGroup: Module {
     @Child public var conv2: Conv2d
     @Child public var norm2: BatchNorm2d
     @Child public var act2 = GELU()
+    /// The third convolution of a residual group (nil otherwise).
+    @Child public var conv3: Conv2d?
+    /// The third batch norm of a residual group (nil otherwise).
+    @Child public var norm3: BatchNorm2d?
+    /// The activation after the residual sum (nil without `residual`).
+    @Child public var act3: GELU?
+
+    /// Whether the group has the third convolution and the shortcut.
+    public var isResidual: Bool { conv3 != nil }
 
     /// A group from `inChannels` to `outChannels` that halves the resolution.
-    public init(_ inChannels: Int, _ outChannels: Int, batchNormMomentum: Float, batchNormEps: Float) {
+    /// - Parameters:
+    ///   - inChannels: input channels.
+    ///   - outChannels: output channels.
+    ///   - batchNormMomentum: the batch norms' momentum (PyTorch's convention: the weight of the new statistic).
+    ///   - batchNormEps: the batch norms' eps.
+    ///   - residual: whether to add the third convolution and the shortcut.
+    public init(_ inChannels: Int, _ outChannels: Int, batchNormMomentum: Float, batchNormEps: Float, residual: Bool = false) {
         let c1 = Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1, bias: false)
         let c2 = Conv2d(outChannels, outChannels, kernelSize: 3, padding: 1, bias: false)
         Init.dirac(c1.weight)
@@ -25,28 +46,44 @@ public final class FastConvGroup: Module {
         conv2 = c2
         norm1 = BatchNorm2d(outChannels, eps: batchNormEps, momentum: batchNormMomentum)
         norm2 = BatchNorm2d(outChannels, eps: batchNormEps, momentum: batchNormMomentum)
+        if residual {
+            let c3 = Conv2d(outChannels, outChannels, kernelSize: 3, padding: 1, bias: false)
+            Init.dirac(c3.weight)
+            conv3 = c3
+            norm3 = BatchNorm2d(outChannels, eps: batchNormEps, momentum: batchNormMomentum)
+            act3 = GELU()
+        }
         super.init()
-        // The batch-norm scales stay at 1; only their shifts are trained.
-        for name in ["norm1.weight", "norm2.weight"] { freeze(prefix: name) }
+        for name in ["norm1.weight", "norm2.weight", "norm3.weight"] { freeze(prefix: name) }
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
         let y = norm1(pool(conv1(x)), then: act1)
-        return norm2(conv2(y), then: act2)
+        let z = norm2(conv2(y), then: act2)
+        guard let conv3, let norm3, let act3 else { return z }
+        return conv3(z, normalizedBy: norm3, adding: y, then: act3)
     }
 }
 
 /// A small, fast CIFAR-10 network in the style of the public speed-run ("airbench") designs:
 /// a 2×2 patch-whitening convolution (3 → 24 channels, initialized from the data by
-/// ``initializeWhitening(from:eps:)``), three ``FastConvGroup``s of 64, 256 and 256 channels,
-/// a 3×3 max-pool to 1×1, and a bias-free linear head whose output is divided by 9.
+/// ``initializeWhitening(from:eps:)``), three ``FastConvGroup``s (64, 256 and 256 channels by
+/// default; residual three-convolution groups with `residual`), a 3×3 max-pool to 1×1, and a
+/// bias-free linear head whose output is multiplied by `outputScale` (1/9).
 ///
-/// About 1.97 M parameters and 0.24 GFLOP per 32×32 image forward.
+/// The registered variants (``ModelZoo``): `fastnet` (64/256/256, about 1.97 M parameters and
+/// 0.24 GFLOP per 32×32 image forward), `fastnet95` (128/384/384, airbench95's network) and
+/// `fastnet96` (128/384/512 with residual groups, airbench96's network).
+///
+/// The recipes train the whitening bias for the first 3 epochs only: ``whiteningBiasName``
+/// names it, ``freezeWhiteningBias()`` stops its training.
 public final class CIFARFastNet: Module, ClassifierModel, DataInitializedModel {
     /// Channels of the three groups.
     public let widths: [Int]
     /// The logits are multiplied by this (a fixed temperature).
     public let outputScale: Float
+    /// Whether the groups are residual (three convolutions and a shortcut each).
+    public let residual: Bool
 
     /// The 2×2 patch-whitening convolution (3 → 24 channels).
     @Child public var whiten = Conv2d(3, 24, kernelSize: 2, padding: 0, bias: true)
@@ -57,18 +94,43 @@ public final class CIFARFastNet: Module, ClassifierModel, DataInitializedModel {
     @Child public var pool = MaxPool2d(kernelSize: 3)
     @Child public var fc: Linear
 
-    /// A network for `classes` classes; `widths` are the channels of the three groups.
+    /// A network for `classes` classes.
+    /// - Parameters:
+    ///   - classes: the number of classes.
+    ///   - widths: the channels of the three groups.
+    ///   - batchNormMomentum: the batch norms' momentum in PyTorch's convention (the weight of
+    ///     the new statistic; airbench's "momentum 0.6" is 0.4 here).
+    ///   - batchNormEps: the batch norms' eps.
+    ///   - outputScale: the factor applied to the logits.
+    ///   - residual: whether the groups are ``FastConvGroup``s with the third convolution and shortcut.
     public init(classes: Int = 10, widths: [Int] = [64, 256, 256], batchNormMomentum: Float = 0.1, batchNormEps: Float = 1e-12,
-                outputScale: Float = 1.0 / 9) {
+                outputScale: Float = 1.0 / 9, residual: Bool = false) {
         precondition(widths.count == 3 && widths.allSatisfy { $0 > 0 } && classes > 0,
                      "CIFARFastNet: needs 3 positive widths and classes > 0, got \(widths), \(classes)")
         self.widths = widths
         self.outputScale = outputScale
-        layer1 = FastConvGroup(24, widths[0], batchNormMomentum: batchNormMomentum, batchNormEps: batchNormEps)
-        layer2 = FastConvGroup(widths[0], widths[1], batchNormMomentum: batchNormMomentum, batchNormEps: batchNormEps)
-        layer3 = FastConvGroup(widths[1], widths[2], batchNormMomentum: batchNormMomentum, batchNormEps: batchNormEps)
+        self.residual = residual
+        layer1 = FastConvGroup(24, widths[0], batchNormMomentum: batchNormMomentum, batchNormEps: batchNormEps, residual: residual)
+        layer2 = FastConvGroup(widths[0], widths[1], batchNormMomentum: batchNormMomentum, batchNormEps: batchNormEps, residual: residual)
+        layer3 = FastConvGroup(widths[1], widths[2], batchNormMomentum: batchNormMomentum, batchNormEps: batchNormEps, residual: residual)
         fc = Linear(widths[2], classes, bias: false)
         super.init()
+    }
+
+    /// The dotted name of the whitening convolution's bias (`whiten.bias`), the parameter the
+    /// recipes train for the first epochs only.
+    public var whiteningBiasName: String { "whiten.bias" }
+
+    /// Stops the training of the whitening bias (``whiteningBiasName``); a module-backed
+    /// optimizer skips it from its next step on. Returns the number of parameters frozen (1).
+    @discardableResult
+    public func freezeWhiteningBias() -> Int { freeze(prefix: whiteningBiasName) }
+
+    /// The dotted names of the trainable convolution filters of the groups (every
+    /// `layerN.convM.weight`; not the whitening filters or the head): the parameters the Muon
+    /// recipe orthogonalizes.
+    public var convolutionFilterNames: [String] {
+        namedParameters().filter { $0.name.hasPrefix("layer") && $0.tensor.rank == 4 }.map(\.name)
     }
 
     public override func forward(_ x: Tensor) -> Tensor {

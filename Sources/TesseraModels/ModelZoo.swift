@@ -24,7 +24,8 @@ public enum ModelZooError: Error, CustomStringConvertible, Equatable {
 
 /// The one registry of named models, used by `tessera models`, `train`, `eval`, `predict` and
 /// checkpoints alike: `resnet20` … `resnet110` (CIFAR, He et al.), `resnet18`/`34`/`50`
-/// (torchvision) and their `_cifar` variants (3×3 stem, no max-pool), `fastnet`, and `mlp`
+/// (torchvision) and their `_cifar` variants (3×3 stem, no max-pool), `fastnet`, `fastnet95` and
+/// `fastnet96` (``CIFARFastNet`` at airbench95's and airbench96's sizes), and `mlp`
 /// (input-512-256-classes, its input width that of the data: 3072 for CIFAR, 784 for MNIST).
 public enum ModelZoo {
     /// One registered model.
@@ -75,6 +76,14 @@ public enum ModelZoo {
         }
         e.append(Entry(name: "fastnet", summary: "CIFARFastNet: 2×2 patch-whitening stem, conv groups 64/256/256 (speed-run style)",
                        defaultClasses: 10, inputShape: [3, 32, 32], sizesToInput: false) { c, _ in CIFARFastNet(classes: c) })
+        e.append(Entry(name: "fastnet95", summary: "CIFARFastNet 128/384/384 (airbench95's network; batch-norm momentum 0.4)",
+                       defaultClasses: 10, inputShape: [3, 32, 32], sizesToInput: false) { c, _ in
+            CIFARFastNet(classes: c, widths: [128, 384, 384], batchNormMomentum: 0.4)
+        })
+        e.append(Entry(name: "fastnet96", summary: "CIFARFastNet 128/384/512 with residual 3-conv groups (airbench96's network)",
+                       defaultClasses: 10, inputShape: [3, 32, 32], sizesToInput: false) { c, _ in
+            CIFARFastNet(classes: c, widths: [128, 384, 512], residual: true)
+        })
         e.append(Entry(name: "mlp", summary: "MLP input-512-256-classes with ReLU (input: the flattened image)", defaultClasses: 10,
                        inputShape: [3, 32, 32], sizesToInput: true) { c, shape in
             MLP(widths: [shape.reduce(1, *), 512, 256, c])

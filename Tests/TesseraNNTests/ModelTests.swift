@@ -33,12 +33,12 @@ final class ModelTests: XCTestCase {
 
     func testEveryZooModelBuildsWithItsCount() throws {
         // Small ones are built for real (random init) and counted, and the count matches.
-        for name in ["resnet20", "resnet32", "mlp", "fastnet"] {
+        for name in ["resnet20", "resnet32", "mlp", "fastnet", "fastnet95"] {
             let m = try ModelZoo.make(name, classes: 7)
             XCTAssertEqual(m.parameterCount, try ModelZoo.parameterCount(name, classes: 7), name)
             XCTAssertEqual(m.classes, 7, name)
         }
-        XCTAssertEqual(ModelZoo.names.count, 13)
+        XCTAssertEqual(ModelZoo.names.count, 15)
         XCTAssertThrowsError(try ModelZoo.make("resnet19")) { error in
             XCTAssertTrue("\(error)".contains("unknown model 'resnet19'"), "\(error)")
         }
