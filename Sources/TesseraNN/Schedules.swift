@@ -10,9 +10,15 @@ public protocol LRSchedule {
     var baseLR: Float { get }
     /// The learning rate at `step` (0 is the value before the first `step()`).
     func lr(at step: Int) -> Double
+    /// The momentum (SGD, RMSProp) or β₁ (Adam) at `step` for a schedule that cycles it, or nil
+    /// (the default) to leave the optimizer's momentum alone.
+    func scheduledMomentum(at step: Int) -> Double?
 }
 
 extension LRSchedule {
+    /// No momentum schedule.
+    public func scheduledMomentum(at step: Int) -> Double? { nil }
+
     /// `lr(at:)` divided by ``baseLR``: the multiplicative factor at `step`.
     public func factor(at step: Int) -> Double { baseLR == 0 ? 0 : lr(at: step) / Double(baseLR) }
 }
@@ -41,7 +47,10 @@ public final class LRScheduler {
     /// The current learning rate.
     public var lastLR: Float { optimizer.lr }
 
-    private func apply() { optimizer.lr = Float(schedule.lr(at: stepCount)) }
+    private func apply() {
+        optimizer.lr = Float(schedule.lr(at: stepCount))
+        if let m = schedule.scheduledMomentum(at: stepCount) { optimizer.scheduledMomentum = Float(m) }
+    }
 }
 
 private func checkStep(_ step: Int, _ name: String) {
@@ -207,20 +216,24 @@ public struct OneCycleLR: LRSchedule {
     public let baseMomentum: Double
     /// Momentum at the lowest rates.
     public let maxMomentum: Double
+    /// Whether the optimizer's momentum (Adam's β₁) follows the cycle, from ``maxMomentum`` down
+    /// to ``baseMomentum`` at the peak rate and back, as PyTorch's `cycle_momentum` (its default).
+    public let cycleMomentum: Bool
 
     /// The initial rate maxLR / divFactor.
     public var baseLR: Float { Float(Double(maxLR) / divFactor) }
 
     /// A one-cycle schedule with PyTorch's defaults.
     public init(maxLR: Float, totalSteps: Int, pctStart: Double = 0.3, anneal: Anneal = .cos, divFactor: Double = 25,
-                finalDivFactor: Double = 1e4, threePhase: Bool = false, baseMomentum: Double = 0.85, maxMomentum: Double = 0.95) {
+                finalDivFactor: Double = 1e4, threePhase: Bool = false, cycleMomentum: Bool = true,
+                baseMomentum: Double = 0.85, maxMomentum: Double = 0.95) {
         precondition(maxLR >= 0, "OneCycleLR: maxLR must be >= 0, got \(maxLR)")
         precondition(totalSteps > 0, "OneCycleLR: totalSteps must be > 0, got \(totalSteps)")
         precondition(pctStart >= 0 && pctStart <= 1, "OneCycleLR: pctStart must be in [0, 1], got \(pctStart)")
         precondition(divFactor > 0 && finalDivFactor > 0, "OneCycleLR: divFactor and finalDivFactor must be > 0")
         self.maxLR = maxLR; self.totalSteps = totalSteps; self.pctStart = pctStart; self.anneal = anneal
         self.divFactor = divFactor; self.finalDivFactor = finalDivFactor; self.threePhase = threePhase
-        self.baseMomentum = baseMomentum; self.maxMomentum = maxMomentum
+        self.baseMomentum = baseMomentum; self.maxMomentum = maxMomentum; self.cycleMomentum = cycleMomentum
     }
 
     private struct Phase { let end: Double; let startLR: Double; let endLR: Double; let startM: Double; let endM: Double }
@@ -266,6 +279,9 @@ public struct OneCycleLR: LRSchedule {
 
     /// The momentum (or Adam's β₁) PyTorch's `cycle_momentum` sets at `step`.
     public func momentum(at step: Int) -> Double { evaluate(step, momentum: true) }
+
+    /// ``momentum(at:)`` with ``cycleMomentum``, else nil.
+    public func scheduledMomentum(at step: Int) -> Double? { cycleMomentum ? momentum(at: step) : nil }
 }
 
 /// Runs schedules one after another, as `SequentialLR`: schedule i+1 takes over at

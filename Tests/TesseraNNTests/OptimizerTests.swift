@@ -57,6 +57,44 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// PyTorch's `OneCycleLR` with `cycle_momentum` (its default) cycles SGD's momentum and
+    /// AdamW's β₁ opposite to the rate; `LRScheduler` does the same through `scheduledMomentum`.
+    func testOneCycleCyclesMomentumAndBetaOneAsPyTorchAndTheParametersFollow() throws {
+        let fixture = try JSONFixture.object("cycled_momentum.json", in: .module)
+        let cases = fixture["cases"] as! [[String: Any]]
+        XCTAssertEqual(cases.count, 3)
+        for c in cases {
+            let name = c["name"] as! String
+            let initial = JSONFixture.tensors(c["initial"])
+            let params: [(name: String, tensor: Tensor)] = ["w", "b"].map { n in
+                var t = initial[n]!.clone()
+                t.requiresGrad = true
+                return (n, t)
+            }
+            let opt = makeOptimizer(c["optimizer"] as! String, c["hyper"] as! [String: Any], params)
+            let schedule = OneCycleLR(maxLR: number(c["max_lr"])!, totalSteps: c["total_steps"] as! Int)
+            let scheduler = LRScheduler(opt, schedule: schedule)
+            for (i, s) in (c["steps"] as! [[String: Any]]).enumerated() {
+                XCTAssertEqual(Double(opt.lr), (s["lr"] as! NSNumber).doubleValue, accuracy: 1e-7, "\(name) lr at step \(i)")
+                XCTAssertEqual(Double(opt.scheduledMomentum!), (s["momentum"] as! NSNumber).doubleValue, accuracy: 1e-7, "\(name) momentum at step \(i)")
+                let grads = JSONFixture.tensors(s["grads"])
+                for p in params { p.tensor.grad = grads[p.name]! }
+                opt.step()
+                scheduler.step()
+                let expected = JSONFixture.tensors(s["params"])
+                for p in params {
+                    TensorCheck.close(p.tensor, expected[p.name]!, rtol: 1e-5, atol: 1e-6, "\(name) step \(i + 1) \(p.name)")
+                }
+            }
+        }
+        // Without cycling, the optimizer's own momentum stays.
+        let sgd = SGD(parameters: [("x", Tensor.zeros([1]))], lr: 0.1, momentum: 0.9)
+        let fixed = LRScheduler(sgd, schedule: OneCycleLR(maxLR: 0.5, totalSteps: 10, cycleMomentum: false))
+        fixed.step()
+        XCTAssertEqual(sgd.momentum, 0.9)
+        XCTAssertNil(Optimizer(parameters: [("x", Tensor.zeros([1]))], lr: 0.1).scheduledMomentum, "an optimizer without momentum has none to cycle")
+    }
+
     func testParameterGroupUpdatesLikeASeparateOptimizerWithTheScaledRateAndItsOwnDecay() {
         var gen = SeededGenerator(seed: 11)
         let w0 = Tensor.randn([3, 4], generator: &gen), b0 = Tensor.randn([4], generator: &gen)

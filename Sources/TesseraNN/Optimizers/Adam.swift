@@ -6,8 +6,8 @@ import Tessera
 ///     m ← m + (1 − β₁)(g − m);  v ← β₂·v + (1 − β₂)·g²;  v̂ ← max(v̂, v) (amsgrad)
 ///     p ← p − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
 public class Adam: Optimizer {
-    /// β₁ (first-moment decay).
-    public let beta1: Float
+    /// β₁ (first-moment decay; a schedule may cycle it through ``scheduledMomentum``).
+    public private(set) var beta1: Float
     /// β₂ (second-moment decay).
     public let beta2: Float
     /// ε added to the denominator.
@@ -15,6 +15,11 @@ public class Adam: Optimizer {
     /// Weight decay λ (L2 for Adam, decoupled for AdamW).
     public let weightDecay: Float
     public override var defaultWeightDecay: Float { weightDecay }
+    /// ``beta1``, which a cycling schedule sets as PyTorch's `OneCycleLR` sets `betas[0]`.
+    public override var scheduledMomentum: Float? {
+        get { beta1 }
+        set { if let v = newValue { beta1 = v } }
+    }
     /// Whether to use the maximum of past second moments (AMSGrad).
     public let amsgrad: Bool
     /// Whether the weight decay is decoupled from the gradient (AdamW).

@@ -100,6 +100,14 @@ open class Optimizer {
     public var lr: Float {
         didSet { precondition(lr >= 0 && lr.isFinite, "\(name): lr must be >= 0, got \(lr)") }
     }
+    /// The momentum a schedule that cycles it sets before each step (PyTorch's `OneCycleLR`
+    /// with `cycle_momentum`, see `LRSchedule.scheduledMomentum(at:)`): SGD's and RMSProp's
+    /// momentum, Adam's and AdamW's β₁. nil for an optimizer without one, whose momentum is then
+    /// left alone; subclasses with a momentum override it.
+    open var scheduledMomentum: Float? {
+        get { nil }
+        set {}
+    }
     private let module: Module?
     private let list: [(name: String, tensor: Tensor)]
     /// Per-parameter state by parameter name.

@@ -11,7 +11,12 @@ public final class RMSProp: Optimizer {
     /// ε added to the denominator.
     public let eps: Float
     /// Momentum μ.
-    public let momentum: Float
+    public private(set) var momentum: Float
+    /// ``momentum``, which a cycling schedule sets as PyTorch's `OneCycleLR` sets the group's `momentum`.
+    public override var scheduledMomentum: Float? {
+        get { momentum }
+        set { if let v = newValue { momentum = v } }
+    }
     /// Whether to normalize by the estimated variance (centered RMSProp).
     public let centered: Bool
     /// L2 weight decay λ.

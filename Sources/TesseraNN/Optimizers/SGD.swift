@@ -5,8 +5,8 @@ import Tessera
 ///
 ///     g ← g + λ·p;  b ← g (first step) or μ·b + (1 − τ)·g;  g ← g + μ·b (Nesterov) or b;  p ← p − lr·g
 public final class SGD: Optimizer {
-    /// Momentum factor μ.
-    public let momentum: Float
+    /// Momentum factor μ (a schedule may cycle it through ``scheduledMomentum``).
+    public private(set) var momentum: Float
     /// Dampening τ.
     public let dampening: Float
     /// Nesterov momentum.
@@ -14,6 +14,12 @@ public final class SGD: Optimizer {
     /// L2 weight decay λ.
     public let weightDecay: Float
     public override var defaultWeightDecay: Float { weightDecay }
+    /// ``momentum``: a cycling schedule sets it at every step, as PyTorch's `OneCycleLR` sets the
+    /// group's `momentum` (which turns momentum on for an SGD built without it).
+    public override var scheduledMomentum: Float? {
+        get { momentum }
+        set { if let v = newValue { momentum = v } }
+    }
 
     /// SGD over a module's parameters (re-read at every step).
     public init(_ module: Module, lr: Float, momentum: Float = 0, dampening: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
