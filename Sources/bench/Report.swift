@@ -91,11 +91,13 @@ struct PeakInfo: Codable {
     /// The AVX2 peak too when the kernels run AVX-512 (OpenBLAS's Haswell core is limited to it).
     var avx2GFLOPS: Double?
 
-    /// Best of five short runs of ``Machine/fmaPeak(isa:threads:seconds:)`` (the machine's
-    /// other load only ever lowers it).
+    /// Best of 60 runs of 4 ms of ``Machine/fmaPeak(isa:threads:seconds:)``. Other processes
+    /// on the cores only ever lower it, and on this shared VM runs of 0.1 s gave 250–290 GFLOPS
+    /// for two threads while the best runs of a few ms gave 520, twice the best single-thread figure:
+    /// short runs find the minutes (or milliseconds) when both cores are free.
     static func measure(threads: Int) -> PeakInfo {
         func best(_ isa: KernelISA) -> Double {
-            (0..<5).map { _ in Machine.fmaPeak(isa: isa, threads: threads, seconds: 0.1) }.max() ?? .nan
+            (0..<60).map { _ in Machine.fmaPeak(isa: isa, threads: threads, seconds: 0.004) }.max() ?? .nan
         }
         let isa = Runtime.isa
         return PeakInfo(isa: isa.rawValue, gflops: best(isa), avx2GFLOPS: isa == .avx512 && KernelISA.avx2.isSupported ? best(.avx2) : nil)
