@@ -47,7 +47,8 @@ struct StepBreakdown {
     var gflops: Double { imagesPerSecond * flops.training / 1e9 }
 
     /// Runs `warmup` + `steps` training steps (zero_grad, forward, cross-entropy, backward, SGD
-    /// with momentum 0.9 and weight decay 5e-4) of a zoo model on synthetic data, profiling each timed one.
+    /// with momentum 0.9 and weight decay 5e-4) of a zoo model on synthetic data, profiling each
+    /// timed one. A model initialized from data (fastnet's whitening) is initialized from the batch.
     static func measure(model name: String, batch: Int, warmup: Int, steps: Int, peakGFLOPS: Double) -> StepBreakdown {
         let flops = zooModelFLOPs(name)
         GlobalRandom.seed(0)
@@ -55,6 +56,11 @@ struct StepBreakdown {
         model.train()
         let optimizer = paperSGD(model)
         let (x, y) = syntheticBatch(batch, seed: 3)
+        // fastnet's whitening filters come from the data and are then frozen, as in the recipe
+        // (its weight gradient is never computed).
+        if let m = model as? DataInitializedModel {
+            do { try m.initialize(fromData: x) } catch { FileHandle.standardError.write(Data("bench: \(name): \(error)\n".utf8)) }
+        }
         for _ in 0..<warmup { trainStep(model, optimizer, x, y) }
         var total = Profile()
         var walls: [Double] = []
