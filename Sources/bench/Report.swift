@@ -91,13 +91,15 @@ struct PeakInfo: Codable {
     /// The AVX2 peak too when the kernels run AVX-512 (OpenBLAS's Haswell core is limited to it).
     var avx2GFLOPS: Double?
 
-    /// Best of 60 runs of 4 ms of ``Machine/fmaPeak(isa:threads:seconds:)``. Other processes
-    /// on the cores only ever lower it, and on this shared VM runs of 0.1 s gave 250–290 GFLOPS
-    /// for two threads while the best runs of a few ms gave 520, twice the best single-thread figure:
-    /// short runs find the minutes (or milliseconds) when both cores are free.
+    /// The best of 40 runs of 4 ms of ``Machine/fmaPeak(isa:threads:seconds:)`` on `threads`
+    /// threads, or `threads` × the best of 40 such runs on one thread when that is higher.
+    /// Other processes on the cores only ever lower the figure: on this shared VM runs of 0.1 s
+    /// gave 118–290 GFLOPS for two threads, the best short ones 430–540, and one thread's best
+    /// 260–270 (a single free core is found more easily than two at once).
     static func measure(threads: Int) -> PeakInfo {
         func best(_ isa: KernelISA) -> Double {
-            (0..<60).map { _ in Machine.fmaPeak(isa: isa, threads: threads, seconds: 0.004) }.max() ?? .nan
+            func top(_ t: Int) -> Double { (0..<40).map { _ in Machine.fmaPeak(isa: isa, threads: t, seconds: 0.004) }.max() ?? .nan }
+            return max(top(threads), threads > 1 ? Double(threads) * top(1) : 0)
         }
         let isa = Runtime.isa
         return PeakInfo(isa: isa.rawValue, gflops: best(isa), avx2GFLOPS: isa == .avx512 && KernelISA.avx2.isSupported ? best(.avx2) : nil)
