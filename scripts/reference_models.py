@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
 """Whole-model workloads of `swift run -c release bench`, in plain PyTorch, imported by
-scripts/reference_bench.py: `workloads(torch)` returns {name: factory} with the names of
-Sources/bench/ModelWorkloads.swift. A factory returns (fn, figure) -- fn() is one timed run,
-figure(seconds) its figure -- or, for workloads that measure themselves, a finished
-{"median", "spread"} dict.
+scripts/reference_bench.py: `workloads(torch)` returns {name: {config: factory}} with the names
+of Sources/bench/ModelWorkloads.swift and the configurations each runs in (see
+reference_bench.py: nchw, channels_last, onnxruntime, torch). A factory returns (fn, figure) --
+fn() is one timed run, figure(seconds) its figure -- or, for workloads that measure themselves,
+a finished {"median", "spread"} dict.
+
+The onnxruntime configuration (evaluation and batch-1 latency only) exports the same PyTorch
+model, in eval mode, at the workload's batch size to ONNX with torch.onnx.export (the dynamo
+exporter, which needs onnxscript; the TorchScript one if that fails), checks that ONNX Runtime's
+output matches PyTorch's, and times `session.run` on the CPU execution provider with
+intra_op_num_threads = torch's thread count, inter_op_num_threads 1 and sequential execution.
 
 Models: the CIFAR ResNets (option-A shortcuts) and the CIFAR-stem resnet18 come from the
 torchvision-layout reference in Tests/TesseraNNTests/Fixtures/torch_models.py (torchvision
@@ -68,36 +75,95 @@ def train_step_fn(torch, model, optimizer, x, y):
     return step
 
 
-def train(torch, name, batch):
+def to_layout(torch, layout, *items):
+    """Models and 4-D inputs in `layout`: unchanged for nchw, converted with
+    `memory_format=torch.channels_last` for channels_last."""
+    if layout == "nchw":
+        return items
+    assert layout == "channels_last", layout
+    return tuple(t.to(memory_format=torch.channels_last) for t in items)
+
+
+def train(torch, name, batch, layout):
     torch.manual_seed(0)
     model = make_model(name)
     model.train()
     x, y = synthetic_batch(torch, batch)
+    model, x = to_layout(torch, layout, model, x)
     return train_step_fn(torch, model, paper_sgd(torch, model), x, y), (lambda s: batch / s)
 
 
-def evaluation(torch, batch):
+def _onnx_modules():
+    """onnxruntime and onnx, imported (ImportError when either is missing)."""
+    import onnx  # noqa: F401  (the exporter writes through it)
+    import onnxruntime
+    return onnxruntime
+
+
+def onnxruntime_status():
+    """(onnxruntime version or None, a note on why it is not used or None)."""
+    try:
+        ort = _onnx_modules()
+    except ImportError as e:
+        return None, f"onnxruntime not used: {e.name or e} is not installed (pip install onnxruntime onnx onnxscript)"
+    return ort.__version__, None
+
+
+def onnx_forward(torch, model, x):
+    """A function running `model` (eval mode) on `x` in ONNX Runtime, exported from PyTorch."""
+    import contextlib, io, tempfile, warnings
+    import numpy as np
+    ort = _onnx_modules()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.onnx")
+        log = io.StringIO()   # the exporter reports its progress on stdout
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                torch.onnx.export(model, (x,), path, dynamo=True, external_data=False)
+            except Exception:
+                torch.onnx.export(model, (x,), path, dynamo=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: x.numpy()}
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = session.run(None, feed)[0]
+    if not np.allclose(got, expected, rtol=1e-3, atol=1e-3):
+        raise RuntimeError(f"ONNX Runtime's output differs from PyTorch's by up to {np.abs(got - expected).max():.3g}")
+    return lambda: session.run(None, feed)
+
+
+def eval_forward(torch, batch, config):
+    """ResNet-20 in eval mode at `batch`: a function running one forward without gradients."""
     torch.manual_seed(0)
     model = make_model("resnet20")
     model.eval()
     x, _ = synthetic_batch(torch, batch)
+    if config == "onnxruntime":
+        return onnx_forward(torch, model, x)
+    model, x = to_layout(torch, config, model, x)
 
     def fwd():
         with torch.no_grad():
             model(x)
-    return fwd, (lambda s: batch / s)
+    return fwd
 
 
-def latency(torch):
-    torch.manual_seed(0)
-    model = make_model("resnet20")
-    model.eval()
-    x, _ = synthetic_batch(torch, 1)
+def evaluation(torch, batch, config):
+    return eval_forward(torch, batch, config), (lambda s: batch / s)
+
+
+def latency(torch, config):
+    fwd = eval_forward(torch, 1, config)
 
     def passes():
-        with torch.no_grad():
-            for _ in range(LATENCY_PASSES_PER_SAMPLE):
-                model(x)
+        for _ in range(LATENCY_PASSES_PER_SAMPLE):
+            fwd()
     return passes, (lambda s: s * 1000 / LATENCY_PASSES_PER_SAMPLE)
 
 
@@ -212,19 +278,23 @@ def peak_rss_child(steps, threads):
     print(json.dumps({"baseline_mib": baseline, "peak_mib": peak}))
 
 
+LAYOUTS = ("nchw", "channels_last")
+
+
 def workloads(torch):
-    table = {
-        "resnet20_train_b128": lambda: train(torch, "resnet20", 128),
-        "resnet56_train_b128": lambda: train(torch, "resnet56", 128),
-        "resnet18_cifar_train_b64": lambda: train(torch, "resnet18_cifar", 64),
-        "resnet20_eval_b128": lambda: evaluation(torch, 128),
-        "resnet20_latency_b1": lambda: latency(torch),
-        "mlp_train_b128": lambda: mlp(torch),
-        "peak_rss_resnet20_train_b128": lambda: _summary([r["peak_mib"] for r in _peak_rss_runs(torch)]),
-        "peak_rss_baseline": lambda: _summary([r["baseline_mib"] for r in _peak_rss_runs(torch)]),
-    }
+    """{name: {config: factory}}; see the module's docstring."""
+    inference = LAYOUTS + (("onnxruntime",) if onnxruntime_status()[0] else ())
+    table = {}
+    for name, model, batch in (("resnet20_train_b128", "resnet20", 128), ("resnet56_train_b128", "resnet56", 128),
+                               ("resnet18_cifar_train_b64", "resnet18_cifar", 64)):
+        table[name] = {layout: (lambda m=model, b=batch, l=layout: train(torch, m, b, l)) for layout in LAYOUTS}
+    table["resnet20_eval_b128"] = {c: (lambda c=c: evaluation(torch, 128, c)) for c in inference}
+    table["resnet20_latency_b1"] = {c: (lambda c=c: latency(torch, c)) for c in inference}
+    table["mlp_train_b128"] = {"torch": lambda: mlp(torch)}
+    table["peak_rss_resnet20_train_b128"] = {"torch": lambda: _summary([r["peak_mib"] for r in _peak_rss_runs(torch)])}
+    table["peak_rss_baseline"] = {"torch": lambda: _summary([r["baseline_mib"] for r in _peak_rss_runs(torch)])}
     if cifar_dir() is not None:
-        table["cifar10_loader_b128"] = lambda: loader(torch)
+        table["cifar10_loader_b128"] = {"torch": lambda: loader(torch)}
     return table
 
 

@@ -22,8 +22,24 @@ struct Workload {
     let higherIsBetter: Bool
     /// Shapes and settings, for the table and the JSON.
     let detail: String
+    /// Floating-point operations of one item of the figure — per image for an images/s row, per
+    /// pass for a latency row in ms — counted when the row is reported; nil where GFLOPS mean
+    /// nothing (memory, the loader) or the unit is GFLOPS already.
+    var flopsPerItem: (() -> Double)? = nil
     /// Runs the work `repeats` times after `warmup` runs and returns one figure per timed run.
     let run: (_ warmup: Int, _ repeats: Int) -> [Double]
+
+    /// The achieved GFLOPS of a figure of this workload, when FLOPs are counted for it.
+    func gflops(figure: Double, flopsPerItem flops: Double?) -> Double? {
+        guard figure.isFinite, figure > 0 else { return nil }
+        if unit == "GFLOPS" { return figure }
+        guard let flops else { return nil }
+        switch unit {
+        case "images/s": return figure * flops / 1e9
+        case "ms": return flops / (figure / 1000) / 1e9
+        default: return nil
+        }
+    }
 }
 
 /// Seconds taken by `body`.

@@ -47,7 +47,8 @@ func paperSGD(_ model: Module) -> SGD { SGD(model, lr: 0.1, momentum: 0.9, weigh
 /// A full training step of a zoo model at `batch`, in images per second.
 func trainWorkload(model name: String, batch: Int) -> Workload {
     Workload(name: "\(name)_train_b\(batch)", unit: "images/s", higherIsBetter: true,
-             detail: "\(name) fwd+CE+bwd+SGD(m 0.9, wd 5e-4), N=\(batch) 3×32²") { warmup, repeats in
+             detail: "\(name) fwd+CE+bwd+SGD(m 0.9, wd 5e-4), N=\(batch) 3×32²",
+             flopsPerItem: { zooModelFLOPs(name).training }) { warmup, repeats in
         GlobalRandom.seed(0)
         let model = zooModel(name)
         model.train()
@@ -61,7 +62,8 @@ func trainWorkload(model name: String, batch: Int) -> Workload {
 /// latency at batch 1.
 func evalWorkloads() -> [Workload] {
     let throughput = Workload(name: "resnet20_eval_b128", unit: "images/s", higherIsBetter: true,
-                              detail: "resnet20 eval mode, no grad, N=128") { warmup, repeats in
+                              detail: "resnet20 eval mode, no grad, N=128",
+                              flopsPerItem: { zooModelFLOPs("resnet20").forward }) { warmup, repeats in
         GlobalRandom.seed(0)
         let model = zooModel("resnet20")
         model.eval()
@@ -69,7 +71,8 @@ func evalWorkloads() -> [Workload] {
         return withNoGrad { timed(warmup, repeats, figure: { 128 / $0 }) { _ = model(x) } }
     }
     let latency = Workload(name: "resnet20_latency_b1", unit: "ms", higherIsBetter: false,
-                           detail: "resnet20 eval mode, no grad, N=1 (mean of \(latencyPassesPerSample) passes)") { warmup, repeats in
+                           detail: "resnet20 eval mode, no grad, N=1 (mean of \(latencyPassesPerSample) passes)",
+                           flopsPerItem: { zooModelFLOPs("resnet20").forward }) { warmup, repeats in
         GlobalRandom.seed(0)
         let model = zooModel("resnet20")
         model.eval()
@@ -86,7 +89,8 @@ func evalWorkloads() -> [Workload] {
 /// A training step of the MLP 784-512-256-10 (ReLU) at batch 128 with Adam (lr 1e-3).
 func mlpWorkload() -> Workload {
     Workload(name: "mlp_train_b128", unit: "images/s", higherIsBetter: true,
-             detail: "MLP 784-512-256-10 ReLU, fwd+CE+bwd+Adam, N=128 (\(mlpStepsPerSample) steps per sample)") { warmup, repeats in
+             detail: "MLP 784-512-256-10 ReLU, fwd+CE+bwd+Adam, N=128 (\(mlpStepsPerSample) steps per sample)",
+             flopsPerItem: { ModelFLOPs(MLP(widths: [784, 512, 256, 10]), inputShape: [784]).training }) { warmup, repeats in
         GlobalRandom.seed(0)
         let model = MLP(widths: [784, 512, 256, 10])
         let optimizer = Adam(model, lr: 1e-3)
@@ -226,56 +230,4 @@ func modelWorkloads(threads: Int, quick: Bool) -> (workloads: [Workload], notes:
     if let note { notes.append(note) }
     w += memoryWorkloads(threads: threads, quick: quick)
     return (w, notes)
-}
-
-// MARK: - Where the time goes
-
-/// `bench --breakdown`: the phases of a ResNet-20 training step at batch 128 timed apart
-/// (forward + loss, backward, optimizer), medians over `repeats` steps after `warmup`; then
-/// batch norm, ReLU and addition alone on the largest ResNet-20 activation.
-func printStepBreakdown(warmup: Int, repeats: Int) {
-    GlobalRandom.seed(0)
-    let model = zooModel("resnet20")
-    model.train()
-    let optimizer = paperSGD(model)
-    let (x, y) = syntheticBatch(128, seed: 3)
-    var forward: [Double] = [], backward: [Double] = [], update: [Double] = []
-    for i in 0..<(warmup + repeats) {
-        var loss = Tensor(scalar: 0)
-        let tz = seconds { optimizer.zeroGrad() }
-        let tf = seconds { loss = crossEntropy(model(x), y) }
-        let tb = seconds { loss.backward() }
-        let ts = seconds { optimizer.step() }
-        if i >= warmup {
-            forward.append(tf * 1000); backward.append(tb * 1000); update.append((tz + ts) * 1000)
-        }
-    }
-    let f = Measurement(samples: forward), b = Measurement(samples: backward), u = Measurement(samples: update)
-    let total = f.median + b.median + u.median
-    print("ResNet-20 training step, N=128 (medians of \(repeats) steps after \(warmup) warm-up):")
-    func label(_ s: String) -> String { "  " + s + String(repeating: " ", count: max(1, 24 - s.count)) }
-    for (name, m) in [("forward + loss", f), ("backward", b), ("zero_grad + SGD step", u)] {
-        print(label(name) + String(format: "%8.1f ms  (%4.1f%%, spread %.0f%%)", m.median, 100 * m.median / total, 100 * m.spread))
-    }
-    print(label("total") + String(format: "%8.1f ms  (%.0f images/s)", total, 128_000 / total))
-
-    // The memory-bound kernels between the convolutions, alone, on the largest activation.
-    let shape = [128, 16, 32, 32], mib = Double(128 * 16 * 32 * 32 * 4) / 1_048_576
-    var gen = SeededGenerator(seed: 8)
-    let u1 = Tensor.randn(shape, generator: &gen), u2 = Tensor.randn(shape, generator: &gen)
-    let gamma = Tensor.ones([16]), beta = Tensor.zeros([16]), mean = Tensor.zeros([16]), variance = Tensor.ones([16])
-    print("Kernels on one [128, 16, 32, 32] activation (\(Int(mib)) MiB), no grad; GB/s counts one read per input and one write:")
-    let kernels: [(String, Double, () -> Void)] = [
-        ("batchNorm (training)", 2, { _ = u1.batchNorm(runningMean: mean, runningVar: variance, weight: gamma, bias: beta, training: true) }),
-        ("batchNorm (eval)", 2, { _ = u1.batchNorm(runningMean: mean, runningVar: variance, weight: gamma, bias: beta, training: false) }),
-        ("relu", 2, { _ = u1.relu() }),
-        ("add", 3, { _ = u1 + u2 }),
-    ]
-    withNoGrad {
-        for (name, tensors, body) in kernels {
-            let m = Measurement(samples: timed(warmup, repeats, figure: { $0 }, body))
-            print(label(name) + String(format: "%8.2f ms  (%5.1f GB/s, spread %.0f%%)", m.median * 1000,
-                                       tensors * mib * 1_048_576 / m.median / 1e9, 100 * m.spread))
-        }
-    }
 }

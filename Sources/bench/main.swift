@@ -6,7 +6,7 @@ import Tessera
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure Tessera beside the PyTorch reference (scripts/reference_bench.py) on the same workloads.")
+        abstract: "Measure Tessera beside the reference (scripts/reference_bench.py: PyTorch in NCHW and channels_last, ONNX Runtime for inference) on the same workloads.")
 
     @Option(help: "Write every figure and the machine description as JSON to this file.")
     var json: String?
@@ -26,7 +26,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Python interpreter that runs the reference.")
     var python = "python3"
 
-    @Flag(help: "Only time the phases of a ResNet-20 training step (forward, backward, optimizer) and its batch-norm, ReLU and add kernels apart.")
+    @Flag(help: "Only break down a training step of ResNet-20 (N=128) and fastnet (N=1024) by op class (convolution passes, batch norm, activations, add, pooling, linear, loss, optimizer, the rest); with --json, write the tables there too.")
     var breakdown = false
 
     /// Internal: the child process of the peak-memory workload, running this many training steps.
@@ -37,7 +37,9 @@ struct Bench: ParsableCommand {
         Runtime.threads = threads
         if let steps = peakRssChild { return peakRSSChild(steps: steps) }
         let (warmup, repeats) = quick ? (1, 3) : (2, 7)
-        if breakdown { return printStepBreakdown(warmup: warmup, repeats: repeats) }
+        if breakdown { return try runBreakdown(warmup: warmup, repeats: repeats, json: json, filter: filter) }
+        // The peak first, on an idle process: every GFLOPS figure is also shown as a share of it.
+        let peak = PeakInfo.measure(threads: threads)
         let models = modelWorkloads(threads: threads, quick: quick)
         var workloads = gemmWorkloads(quick: quick) + convWorkloads(batch: 128) + models.workloads
         if let filter { workloads = workloads.filter { $0.name.contains(filter) } }
@@ -49,7 +51,7 @@ struct Bench: ParsableCommand {
         let runner = noReference ? nil : ReferenceRunner(python: python, threads: threads, quick: quick)
         var referenceWorks = runner != nil
         var machine: MachineInfo?
-        var torchVersion: String?
+        var torchVersion: String?, onnxruntimeVersion: String?
         var rows: [ResultRow] = []
         let table = Table()
         for group in interleavingGroups(workloads) {
@@ -57,13 +59,15 @@ struct Bench: ParsableCommand {
             if referenceWorks, let runner {
                 reference = runner.run(names: group.map(\.name))
                 torchVersion = torchVersion ?? reference?.torchVersion
+                onnxruntimeVersion = onnxruntimeVersion ?? reference?.onnxruntimeVersion
                 // Without torch (or the script) every later call would fail the same way; a workload
                 // that fails does not stop the others.
                 if reference?.unavailable == true { referenceWorks = false }
             }
             if machine == nil {
-                let info = MachineInfo.current(threads: threads, torchVersion: reference?.torchVersion)
-                print(info.summary)
+                let info = MachineInfo.current(threads: threads, peak: peak, reference: reference)
+                for line in info.lines { print(line) }
+                if let note = reference?.onnxruntimeNote { print("reference: " + note) }
                 if let note = reference?.note { print(note) }
                 for note in models.notes where filter.map({ note.contains($0) }) ?? true { print(note) }
                 table.printHeader()
@@ -73,7 +77,7 @@ struct Bench: ParsableCommand {
             }
             for w in group {
                 let m = Measurement(samples: w.run(warmup, repeats))
-                let row = ResultRow(workload: w, tessera: m, reference: reference?.figures[w.name])
+                let row = ResultRow(workload: w, tessera: m, reference: reference?.figures[w.name], peakGFLOPS: peak.gflops)
                 table.print(row)
                 rows.append(row)
             }
@@ -81,6 +85,7 @@ struct Bench: ParsableCommand {
         if let json, var machine {
             // The torch version from whichever group's reference ran, if the first one failed.
             machine.torchVersion = machine.torchVersion ?? torchVersion
+            machine.onnxruntimeVersion = machine.onnxruntimeVersion ?? onnxruntimeVersion
             try writeJSON(rows: rows, machine: machine, to: json)
         }
     }

@@ -199,21 +199,21 @@ extension Tensor {
             for n in order.reversed() {
                 guard let g = grads.removeValue(forKey: ObjectIdentifier(n)) else { continue }
                 if n.isLeaf {
-                    n.grad = n.grad.map { $0 + g } ?? g.clone()
+                    n.grad = n.grad.map { sum in Profiler.time(.gradientAccumulation) { sum + g } } ?? g.clone()
                     for hook in n.hooks { hook.body(n.grad!) }
                     continue
                 }
                 guard let backward = n.backward else {
                     preconditionFailure("backward: the graph through '\(n.op)' was already freed by an earlier backward; pass retainGraph: true to the first call")
                 }
-                let inputGrads = backward(g)
+                let inputGrads = Profiler.timeBackward(of: n.op) { backward(g) }
                 precondition(inputGrads.count == n.inputs.count,
                              "backward: '\(n.op)' returned \(inputGrads.count) gradients for \(n.inputs.count) inputs")
                 for (p, pg) in zip(n.inputs, inputGrads) {
                     guard let p else { continue }
                     guard let pg else { preconditionFailure("backward: '\(n.op)' returned no gradient for an input that needs one") }
                     let key = ObjectIdentifier(p)
-                    grads[key] = grads[key].map { $0 + pg } ?? pg
+                    grads[key] = grads[key].map { sum in Profiler.time(.gradientAccumulation) { sum + pg } } ?? pg
                 }
                 if !retainGraph {
                     n.inputs = []

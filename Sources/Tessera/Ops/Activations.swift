@@ -5,6 +5,7 @@ import CTesseraKernels
 extension Tensor {
     /// max(x, 0) elementwise (NaN → 0).
     public func relu() -> Tensor {
+        let profile = Profiler.begin(.activation); defer { Profiler.end(profile) }
         let out = Elementwise.unary(TK_UNARY_RELU, self)
         guard Tensor.isRecording(self) else { return out }
         let y = out
@@ -13,6 +14,7 @@ extension Tensor {
 
     /// x for x > 0, `negativeSlope`·x otherwise.
     public func leakyRelu(negativeSlope: Float = 0.01) -> Tensor {
+        let profile = Profiler.begin(.activation); defer { Profiler.end(profile) }
         let s = negativeSlope
         let out = Elementwise.unary(TK_UNARY_LEAKY_RELU, self, s)
         guard Tensor.isRecording(self) else { return out }
@@ -22,6 +24,7 @@ extension Tensor {
 
     /// 1 / (1 + e⁻ˣ) elementwise.
     public func sigmoid() -> Tensor {
+        let profile = Profiler.begin(.activation); defer { Profiler.end(profile) }
         let out = Elementwise.unary(TK_UNARY_SIGMOID, self)
         guard Tensor.isRecording(self) else { return out }
         let y = out
@@ -30,6 +33,7 @@ extension Tensor {
 
     /// Hyperbolic tangent elementwise.
     public func tanh() -> Tensor {
+        let profile = Profiler.begin(.activation); defer { Profiler.end(profile) }
         let out = Elementwise.unary(TK_UNARY_TANH, self)
         guard Tensor.isRecording(self) else { return out }
         let y = out
@@ -40,6 +44,7 @@ extension Tensor {
     /// tanh approximation). erf is Abramowitz & Stegun 7.1.26 (absolute error ≤ 5e-7, the
     /// approximation PyTorch's CPU kernels use), vectorized in the C kernels.
     public func gelu() -> Tensor {
+        let profile = Profiler.begin(.activation); defer { Profiler.end(profile) }
         let out = Elementwise.unary(TK_UNARY_GELU, self)
         guard Tensor.isRecording(self) else { return out }
         let x = detach()

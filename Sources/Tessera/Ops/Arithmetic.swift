@@ -31,6 +31,7 @@ extension Tensor {
 
     /// Elementwise sum with broadcasting.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
+        let profile = Profiler.begin(.add); defer { Profiler.end(profile) }
         let out = Elementwise.binary(TK_BINARY_ADD, a, b, name: "add")
         guard isRecording(a, b) else { return out }
         let sa = a.shape, sb = b.shape

@@ -32,6 +32,7 @@ extension Tensor {
 
     private func batchNorm(runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?, bias: Tensor?,
                            training: Bool, momentum: Float, eps: Float, relu: Bool) -> Tensor {
+        let profile = Profiler.begin(.batchNormForward); defer { Profiler.end(profile) }
         precondition(rank >= 2, "batchNorm: expects [N, C] or [N, C, *] input, got \(shape)")
         let C = shape[1]
         for (name, t) in [("runningMean", runningMean), ("runningVar", runningVar), ("weight", weight), ("bias", bias)] {

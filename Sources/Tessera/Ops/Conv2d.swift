@@ -12,6 +12,7 @@ extension Tensor {
     ///   - groups: channel groups (inChannels and outChannels divisible by it).
     /// - Returns: [N, outChannels, outH, outW] for an input of [N, inChannels, H, W].
     public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1, groups: Int = 1) -> Tensor {
+        let profile = Profiler.begin(.convForward); defer { Profiler.end(profile) }
         precondition(rank == 4 && weight.rank == 4, "conv2d: input \(shape) and weight \(weight.shape) must both be 4-D ([N, C, H, W] and [O, C/groups, kh, kw])")
         precondition(groups >= 1 && shape[1] % groups == 0 && weight.shape[0] % groups == 0 && weight.shape[1] == shape[1] / groups,
                      "conv2d: input \(shape) does not fit weight \(weight.shape) with groups \(groups)")
@@ -32,9 +33,9 @@ extension Tensor {
         let inShape = shape, wShape = weight.shape
         return out.recorded("conv2d", inputs: [self, weight, bias]) { g, needs in
             let gy = g.contiguous()
-            return [needs[0] ? kernel.inputGradient(gy, w, inputShape: inShape) : nil,
-                    needs[1] ? kernel.weightGradient(gy, x, weightShape: wShape) : nil,
-                    needs[2] ? gy.sum(axes: [0, 2, 3]) : nil]
+            return [needs[0] ? Profiler.time(.convInputGradient) { kernel.inputGradient(gy, w, inputShape: inShape) } : nil,
+                    needs[1] ? Profiler.time(.convWeightGradient) { kernel.weightGradient(gy, x, weightShape: wShape) } : nil,
+                    needs[2] ? Profiler.time(.convWeightGradient) { gy.sum(axes: [0, 2, 3]) } : nil]
         }
     }
 }

@@ -3,6 +3,7 @@ extension Tensor {
     /// One GEMM with the weight passed transposed by flag; backward computes dW = gᵀ·x directly
     /// in the weight's layout (no transposed gradient to copy) and dx = g·W.
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        let profile = Profiler.begin(.linear); defer { Profiler.end(profile) }
         precondition(weight.rank == 2 && rank >= 1 && shape[rank - 1] == weight.shape[1],
                      "linear: input \(shape) does not fit weight \(weight.shape) (expects [*, \(weight.rank == 2 ? weight.shape[1] : -1)])")
         let outF = weight.shape[0], inF = weight.shape[1]

@@ -36,6 +36,7 @@ private func classIndices(_ targets: Tensor, n: Int, classes: Int, op: String) -
 ///   - labelSmoothing: ε in [0, 1]; the target puts 1 − ε + ε/C on the class and ε/C elsewhere.
 ///   - reduction: mean or sum over the batch, or none (the [N] losses).
 public func crossEntropy(_ logits: Tensor, _ targets: Tensor, labelSmoothing: Float = 0, reduction: Reduction = .mean) -> Tensor {
+    let profile = Profiler.begin(.loss); defer { Profiler.end(profile) }
     precondition(logits.rank == 2, "crossEntropy: logits must be [N, C], got \(logits.shape)")
     let n = logits.shape[0], c = logits.shape[1]
     return crossEntropy(logits, classIndices(targets, n: n, classes: c, op: "crossEntropy"), labelSmoothing: labelSmoothing, reduction: reduction)
@@ -43,6 +44,7 @@ public func crossEntropy(_ logits: Tensor, _ targets: Tensor, labelSmoothing: Fl
 
 /// Cross-entropy between logits [N, C] and class indices given as an array (see the Tensor overload).
 public func crossEntropy(_ logits: Tensor, _ targets: [Int], labelSmoothing: Float = 0, reduction: Reduction = .mean) -> Tensor {
+    let profile = Profiler.begin(.loss); defer { Profiler.end(profile) }
     precondition(logits.rank == 2, "crossEntropy: logits must be [N, C], got \(logits.shape)")
     let n = logits.shape[0], c = logits.shape[1]
     precondition(targets.count == n, "crossEntropy: \(targets.count) targets for logits \(logits.shape)")
@@ -61,6 +63,7 @@ public func crossEntropy(_ logits: Tensor, _ targets: [Int], labelSmoothing: Flo
 
 /// Negative log-likelihood of class indices under log-probabilities [N, C], as `torch.nn.functional.nll_loss`.
 public func nllLoss(_ logProbs: Tensor, _ targets: Tensor, reduction: Reduction = .mean) -> Tensor {
+    let profile = Profiler.begin(.loss); defer { Profiler.end(profile) }
     precondition(logProbs.rank == 2, "nllLoss: log-probabilities must be [N, C], got \(logProbs.shape)")
     let n = logProbs.shape[0], c = logProbs.shape[1]
     var onehot = [Float](repeating: 0, count: n * c)
@@ -82,6 +85,7 @@ public func l1Loss(_ input: Tensor, _ target: Tensor, reduction: Reduction = .me
 /// Binary cross-entropy on logits, computed stably as max(x, 0) − x·y + log(1 + e^−|x|),
 /// as `torch.nn.functional.binary_cross_entropy_with_logits`.
 public func binaryCrossEntropyWithLogits(_ logits: Tensor, _ targets: Tensor, reduction: Reduction = .mean) -> Tensor {
+    let profile = Profiler.begin(.loss); defer { Profiler.end(profile) }
     precondition(logits.shape == targets.shape, "binaryCrossEntropyWithLogits: logits \(logits.shape) and targets \(targets.shape) differ")
     let x = logits.detach(), y = targets.detach()
     let out = Elementwise.binary(TK_BINARY_BCE_WITH_LOGITS, x, y, name: "bce_with_logits")

@@ -10,6 +10,7 @@ extension Tensor {
     /// Max pooling, as `torch.nn.functional.max_pool2d` (padding counts as −∞). The gradient goes
     /// to the first maximum of each window.
     public func maxPool2d(kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0, dilation: Size2 = 1, ceilMode: Bool = false) -> Tensor {
+        let profile = Profiler.begin(.pooling); defer { Profiler.end(profile) }
         let (x, planes, H, W) = poolInput("maxPool2d")
         precondition(padding.h * 2 <= kernelSize.h && padding.w * 2 <= kernelSize.w,
                      "maxPool2d: padding \(padding) must be at most half of kernel \(kernelSize)")
@@ -31,6 +32,7 @@ extension Tensor {
     /// Average pooling, as `torch.nn.functional.avg_pool2d`. With `countIncludePad` the divisor
     /// counts padded positions (clipped to the padded input); without, only real ones.
     public func avgPool2d(kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0, ceilMode: Bool = false, countIncludePad: Bool = true) -> Tensor {
+        let profile = Profiler.begin(.pooling); defer { Profiler.end(profile) }
         let (x, planes, H, W) = poolInput("avgPool2d")
         precondition(padding.h * 2 <= kernelSize.h && padding.w * 2 <= kernelSize.w,
                      "avgPool2d: padding \(padding) must be at most half of kernel \(kernelSize)")
@@ -55,6 +57,7 @@ extension Tensor {
     /// Adaptive average pooling to `outputSize`, as `torch.nn.functional.adaptive_avg_pool2d`:
     /// output cell i covers input rows ⌊i·H/oh⌋ ..< ⌈(i+1)·H/oh⌉.
     public func adaptiveAvgPool2d(_ outputSize: Size2) -> Tensor {
+        let profile = Profiler.begin(.pooling); defer { Profiler.end(profile) }
         let (x, planes, H, W) = poolInput("adaptiveAvgPool2d")
         let OH = outputSize.h, OW = outputSize.w
         precondition(OH > 0 && OW > 0, "adaptiveAvgPool2d: output size \(outputSize) must be positive")
@@ -87,6 +90,7 @@ extension Tensor {
 
     /// Global average pooling: [N, C, H, W] → [N, C, 1, 1] (the mean of each plane).
     public func globalAvgPool2d() -> Tensor {
+        let profile = Profiler.begin(.pooling); defer { Profiler.end(profile) }
         let (x, planes, H, W) = poolInput("globalAvgPool2d")
         return globalAveraged(x, planes: planes, H: H, W: W)
     }

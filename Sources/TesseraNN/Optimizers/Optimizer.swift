@@ -157,6 +157,7 @@ open class Optimizer {
 
     /// Applies one update to every parameter that has a gradient.
     public func step() {
+        let profile = Profiler.begin(.optimizer); defer { Profiler.end(profile) }
         withNoGrad {
             for (pname, p) in namedParameters {
                 guard p.requiresGrad, let g = p.grad else { continue }
@@ -176,6 +177,7 @@ open class Optimizer {
 
     /// Clears the gradients of all parameters (sets them to nil).
     public func zeroGrad() {
+        let profile = Profiler.begin(.optimizer); defer { Profiler.end(profile) }
         for (_, p) in namedParameters { p.grad = nil }
     }
 
