@@ -108,11 +108,7 @@ struct PeakInfo: Codable {
     var line: String {
         var s = "FP32 FMA peak, measured here (\(Runtime.threads) threads): \(isa) " + String(format: "%.0f GFLOPS", gflops)
         if let a = avx2GFLOPS {
-            s += String(format: "; avx2 %.0f GFLOPS (the most an AVX2 core such as OpenBLAS's Haswell can reach", a)
-            // At the same FMA rate per instruction, AVX2 is half of AVX-512. Far below that, the
-            // AVX2 loop of Machine.fmaPeak is what is slow: it keeps 32 vector accumulators live
-            // and AVX2 has 16 registers, so it spills.
-            s += a < 0.45 * gflops ? "; a lower bound: that loop spills registers at AVX2)" : ")"
+            s += String(format: "; avx2 %.0f GFLOPS (the most an AVX2 core such as OpenBLAS's Haswell can reach)", a)
         }
         return s + "; %peak is against the first"
     }

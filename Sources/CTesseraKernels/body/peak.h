@@ -1,21 +1,31 @@
 // A loop of independent multiply–adds at the variant's full width, to measure the core's peak
 // floating-point rate (the figure GEMM and the other kernels are compared with).
 
-/// Runs `iterations` rounds of 16 independent vector FMA chains and returns a value that depends
-/// on all of them (so the work is not optimized away). Each round is 16 · lanes · 2 FLOPs.
+/// Runs `iterations` rounds of 256 multiply–adds (512 FLOPs) and returns a value that depends on
+/// all of them (so the work is not optimized away). A round is 8 independent chains of vectors
+/// (enough to cover an FMA's latency on both pipes of a Zen core), each advanced
+/// 256 / (8 · TK_LANES) times: the accumulators and the two constants fit in the registers at
+/// every width (16 of AVX2's 16; 32 floats × 16 chains, as before, spilled there).
 static float fma_loop(long iterations, float seed) {
-    float acc[16][16];
-    for (int a = 0; a < 16; a++)
-        for (int l = 0; l < 16; l++) acc[a][l] = seed + (float)(a * 16 + l) * 1e-3f;
-    const float m = 0.999999f, c = 1e-7f;
+    enum { chains = 8, steps = 256 / (chains * TK_LANES) };
+    tk_vf acc[chains];
+    for (int a = 0; a < chains; a++) {
+        float lanes[TK_LANES];
+        for (int l = 0; l < TK_LANES; l++) lanes[l] = seed + (float)(a * TK_LANES + l) * 1e-3f;
+        acc[a] = tk_load(lanes);
+    }
+    const tk_vf m = tk_splat(0.999999f), c = tk_splat(1e-7f);
     for (long i = 0; i < iterations; i++) {
 #pragma clang loop unroll(full)
-        for (int a = 0; a < 16; a++)
-#pragma clang loop vectorize(enable)
-            for (int l = 0; l < 16; l++) acc[a][l] = acc[a][l] * m + c;
+        for (int s = 0; s < steps; s++)
+#pragma clang loop unroll(full)
+            for (int a = 0; a < chains; a++) acc[a] = acc[a] * m + c;
     }
     float s = 0;
-    for (int a = 0; a < 16; a++)
-        for (int l = 0; l < 16; l++) s += acc[a][l];
+    for (int a = 0; a < chains; a++) {
+        float lanes[TK_LANES];
+        tk_store(lanes, acc[a]);
+        for (int l = 0; l < TK_LANES; l++) s += lanes[l];
+    }
     return s;
 }
