@@ -106,6 +106,7 @@ extension Tensor {
             if let residual { y = y + residual }
             return relu ? y.relu() : y
         }
+        let profile = Profiler.begin(.convForward); defer { Profiler.end(profile) }
         precondition(rank == 4 && weight.rank == 4, "conv2d: input \(shape) and weight \(weight.shape) must both be 4-D ([N, C, H, W] and [O, C/groups, kh, kw])")
         precondition(groups >= 1 && shape[1] % groups == 0 && weight.shape[0] % groups == 0 && weight.shape[1] == shape[1] / groups,
                      "conv2d: input \(shape) does not fit weight \(weight.shape) with groups \(groups)")
