@@ -57,9 +57,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // `swift run -c release bench`: Tessera beside the PyTorch reference.
+        // `swift run -c release bench`: Tessera beside the PyTorch reference; `bench --distributed`
+        // under mpirun: data-parallel training beside one process.
         .executableTarget(name: "bench", dependencies: [
-            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "COpenBLAS",
+            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "COpenBLAS", "TesseraDistributed", "CMPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

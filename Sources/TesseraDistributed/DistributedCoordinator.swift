@@ -218,6 +218,9 @@ public struct CommunicationTiming: Sendable, Equatable {
     /// Seconds in the per-step agreements on the loss and on stopping.
     public var agreementSeconds = 0.0
 
+    /// No time yet.
+    public init() {}
+
     /// Everything, per step.
     public var secondsPerStep: Double { steps > 0 ? (gradientSeconds + bufferSeconds + agreementSeconds) / Double(steps) : 0 }
 }
