@@ -168,6 +168,18 @@ for np in 2 3; do
     done
     echo "distributed-checks: trainer: $np ranks x batch $((24 / np)) = 1 process x batch 24 after 20 steps (within 1e-5; the same metrics)"
 done
+# The same over TCP between two network namespaces ("hosts").
+set +e
+scripts/two-host-check.sh --command "$tessera" train --distributed "${small[@]}" --out "$work/hosts" >"$logs/distributed-trainer-two-host.log" 2>&1
+rc=$?
+set -e
+case "$rc" in
+    0) "$bin" compare "$work/one/last.safetensors" "$work/hosts/last.safetensors" --tolerance 1e-5 ||
+           fail "2 ranks on two hosts did not end within 1e-5 of one process"
+       echo "distributed-checks: trainer: the same on two hosts over TCP ($(tail -1 "$logs/distributed-trainer-two-host.log" | sed 's/^two-host-check: //'))" ;;
+    77) echo "distributed-checks: trainer on two hosts SKIPPED ($(grep -m1 SKIPPED "$logs/distributed-trainer-two-host.log"))" ;;
+    *) fail "tessera train --distributed on two hosts failed (log: $logs/distributed-trainer-two-host.log)" ;;
+esac
 
 mpirun_program trainer-batch 2 "$tessera" train --distributed "${small[@]}" --batch-size 25 --out "$work/bad" >/dev/null
 ((rc != 0)) || fail "a global batch of 25 on 2 ranks was accepted"
