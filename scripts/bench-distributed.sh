@@ -12,11 +12,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/mpi-common.sh
 
-np=2
-case "${1:-}" in
-    -np|--np) [[ $# -ge 2 ]] || { echo "bench-distributed: -np needs a value" >&2; exit 2; }; np="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-esac
+mpi_take_np "$@"
+set -- ${MPI_ARGS[@]+"${MPI_ARGS[@]}"}
 mpi_prepare "$np"
 scripts/bootstrap.sh >/dev/null
 swift build -c release --product bench

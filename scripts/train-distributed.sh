@@ -26,12 +26,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/mpi-common.sh
 
-np=2
-case "${1:-}" in
-    -np|--np) [[ $# -ge 2 ]] || { echo "train-distributed: -np needs a value" >&2; exit 2; }; np="$2"; shift 2 ;;
-    -np=*|--np=*) np="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-esac
+mpi_take_np "$@"
+set -- ${MPI_ARGS[@]+"${MPI_ARGS[@]}"}
 dry_run=0
 binary=""
 args=()
