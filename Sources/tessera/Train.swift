@@ -19,12 +19,12 @@ struct Train: ParsableCommand {
             signal; --resume continues from that step.
             Fine-tune weights exported from PyTorch (safetensors.torch.save_file(model.state_dict(), path)):
               tessera train --model resnet18_cifar --init-from w.safetensors --freeze backbone
-            Data-parallel on K processes (the same run as one process with the same options):
+            Data-parallel on K processes, the same run as one process with the options:
               scripts/train-distributed.sh -np 2 --model resnet20 --out runs/r20-dp2
-            which runs `mpirun -np 2 tessera train --distributed …`; --batch-size is the global batch (a
-            multiple of K), each process takes its share of every batch with cores / K threads, rank 0
-            prints and writes the outputs; resume with the same K. SIGUSR1 (mpirun forwards it) stops
-            the run like SIGTERM.
+            runs `mpirun -np 2 tessera train --distributed …`. --batch-size is the
+            global batch (a multiple of K); each process takes its share of every
+            batch with cores / K threads; rank 0 prints and writes the outputs.
+            Resume with the same K. SIGUSR1 (mpirun forwards it) stops like SIGTERM.
             """)
 
     private static let defaults = TrainConfig(data: "", out: "")
