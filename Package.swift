@@ -55,14 +55,17 @@ let package = Package(
             "Tessera", "TesseraNN", "TesseraModels", "TesseraVision",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // `tessera train --distributed` needs TesseraDistributed, hence Open MPI, for the executable
+        // only: the library products other packages use do not.
         .executableTarget(name: "tessera", dependencies: [
-            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "TesseraTraining",
+            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "TesseraTraining", "TesseraDistributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // `swift run -c release bench`: Tessera beside the PyTorch reference.
+        // `swift run -c release bench`: Tessera beside the PyTorch reference; `bench --distributed`
+        // under mpirun: data-parallel training beside one process.
         .executableTarget(name: "bench", dependencies: [
-            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "COpenBLAS",
+            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "COpenBLAS", "TesseraDistributed", "CMPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -78,12 +81,13 @@ let package = Package(
         .target(name: "TesseraVision", dependencies: ["Tessera", "CTesseraKernels", "CTesseraPNG", "CTesseraJPEG", "CZlib"]),
 
         // Data-parallel training over MPI: communicator with a watchdog, collectives, parameter
-        // broadcast, the bucketed gradient reducer, distributed samplers, metric sums.
-        .target(name: "TesseraDistributed", dependencies: ["Tessera", "TesseraNN", "CMPI"]),
+        // broadcast, the bucketed gradient reducer, distributed samplers, metric sums, and the
+        // Trainer's coordinator (so it sits above TesseraTraining, which knows nothing of MPI).
+        .target(name: "TesseraDistributed", dependencies: ["Tessera", "TesseraNN", "TesseraTraining", "CMPI"]),
         // The checks that need several processes, run under mpirun by scripts/test.sh
         // (scripts/distributed-checks.sh); not a product.
         .executableTarget(name: "DistributedChecks", dependencies: [
-            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "TesseraDistributed", "CMPI",
+            "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "TesseraTraining", "TesseraDistributed", "CMPI",
         ]),
 
         // Helpers every test target shares: closeness, the gradient checker, fixtures, paths.
@@ -95,7 +99,7 @@ let package = Package(
             "Tessera", "TesseraNN", "TesseraModels", "TesseraVision", "TesseraTraining", "TesseraTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "TesseraDistributedTests", dependencies: ["Tessera", "TesseraNN", "TesseraDistributed", "TesseraTestSupport"]),
+        .testTarget(name: "TesseraDistributedTests", dependencies: ["Tessera", "TesseraNN", "TesseraTraining", "TesseraDistributed", "TesseraTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,6 +3,9 @@
 #
 #   mpi_prepare K     exports the environment and sets the array MPIRUN to `mpirun -np K` plus
 #                     the options K local ranks need here
+#   mpi_take_np ARG...  sets np from a leading `-np K` or `-np=K` (default 2) and the array
+#                     MPI_ARGS to the other arguments; a leading -h or --help prints the
+#                     script's opening comment and exits
 #
 # - As root (containers, CI), Open MPI refuses to start unless OMPI_ALLOW_RUN_AS_ROOT and
 #   OMPI_ALLOW_RUN_AS_ROOT_CONFIRM are set; they are set only when running as root.
@@ -40,4 +43,14 @@ mpi_prepare() {
     fi
     if ((np > $(mpi_cores))); then MPIRUN+=(--oversubscribe); fi
     export OMPI_MCA_btl_vader_single_copy_mechanism="${OMPI_MCA_btl_vader_single_copy_mechanism:-none}"
+}
+
+mpi_take_np() {
+    np=2
+    MPI_ARGS=("$@")
+    case "${1:-}" in
+        -h|--help) sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -np|--np) [[ $# -ge 2 ]] || { echo "$(basename "$0"): -np needs a value" >&2; return 2; }; np="$2"; MPI_ARGS=("${@:3}") ;;
+        -np=*|--np=*) np="${1#*=}"; MPI_ARGS=("${@:2}") ;;
+    esac
 }

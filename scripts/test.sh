@@ -2,9 +2,10 @@
 # Passes the tests: installs missing system libraries (scripts/bootstrap.sh), builds the
 # package and its tests, runs `swift test`, runs the core tests again under each kernel variant
 # the CPU supports (TESSERA_ISA=baseline|avx2|avx512), builds the DocC documentation of every
-# library target (warnings fail it), runs the multi-process checks of TesseraDistributed
-# under mpirun (scripts/distributed-checks.sh, about 40 s, most of it the 30 s watchdog of the
-# stopped-rank check), then builds every package under Examples/ with Open MPI hidden
+# library target (warnings fail it), runs the multi-process checks of TesseraDistributed under
+# mpirun (scripts/distributed-checks.sh, about 80 s: 30 s of it the watchdog of the stopped-rank
+# check, 40 s tessera train --distributed on 1, 2 and 3 ranks, faults, stops and resumes), then
+# builds every package under Examples/ with Open MPI hidden
 # (scripts/without-mpi.sh: they must not need it) and runs the examples that check themselves.
 # Stops at the first failure with a non-zero status.
 #

@@ -7,15 +7,27 @@
 #
 #   scripts/two-host-check.sh BINARY [CHECK...]     BINARY: DistributedChecks; default checks:
 #                                                   hosts equivalence collectives
+#   scripts/two-host-check.sh --command PROGRAM [ARG...]   any MPI program instead, e.g.
+#                                                   tessera train --distributed …
 # Exit status 0: passed; 1: failed; 77: skipped (needs root on Linux with `ip netns`), with the reason.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/mpi-common.sh
 
-bin="${1:?usage: scripts/two-host-check.sh BINARY [CHECK...]}"
-shift
-checks=("$@")
-((${#checks[@]})) || checks=(hosts equivalence collectives)
+usage="usage: scripts/two-host-check.sh BINARY [CHECK...] | --command PROGRAM [ARG...]"
+command_mode=0
+if [[ "${1:-}" == --command ]]; then
+    command_mode=1
+    shift
+    bin="${1:?$usage}"
+    shift
+    checks=("$@")
+else
+    bin="${1:?$usage}"
+    shift
+    checks=("$@")
+    ((${#checks[@]})) || checks=(hosts equivalence collectives)
+fi
 bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 
 skip() { echo "two-host-check: SKIPPED: $*"; exit 77; }
@@ -73,7 +85,7 @@ set -e
 after="$(bytes)"
 ((rc == 0)) || { echo "two-host-check: FAILED: mpirun exited with status $rc" >&2; exit 1; }
 
-if [[ " ${checks[*]} " == *" hosts "* ]]; then
+if ((!command_mode)) && [[ " ${checks[*]} " == *" hosts "* ]]; then
     for i in 0 1; do
         expected="$(ip netns exec "${ns[$i]}" readlink /proc/self/ns/net)"
         grep "^rank $i: " "$work/log" | grep -qF "network namespace $expected," ||

@@ -31,11 +31,7 @@ func option(_ options: [String], _ name: String, _ fallback: Int) throws -> Int 
 func unixTime() -> String { String(format: "%.3f", Date().timeIntervalSince1970) }
 
 /// A 64-bit digest of tensors' exact bytes.
-func digest(_ tensors: [Tensor]) -> Int {
-    var bytes: [UInt8] = []
-    for t in tensors { t.withUnsafeBufferPointer { bytes.append(contentsOf: UnsafeRawBufferPointer($0)) } }
-    return Int(bitPattern: UInt(ConfigurationDigest.fnv1a(bytes)))
-}
+func digest(_ tensors: [Tensor]) -> Int { Int(bitPattern: UInt(ConfigurationDigest.digest(of: tensors))) }
 
 /// max |a − b| / max |b| (0 when both are zero).
 func relativeDifference(_ a: Tensor, _ b: Tensor) -> Double {

@@ -6,6 +6,7 @@
 // Each check prints what it verified; a failed check prints `rank R: CHECK FAILED at unix time T:
 // message` on stderr and the process exits with status 1 (mpirun then stops the other ranks).
 // `fault-kill`, `fault-stop` and `mismatch` are meant to fail: the script checks how.
+// `make-images` and `compare` (TrainerTools.swift) run alone, without MPI.
 import Foundation
 import Tessera
 import TesseraDistributed
@@ -27,7 +28,16 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.isEmpty || arguments.contains("--help") {
     print("usage: DistributedChecks CHECK... [--option value]   (under mpirun)")
     print("checks: " + checks.keys.sorted().joined(separator: ", ") + ", bench-overlap-thread (alone)")
+    print("tools (one process, no MPI): make-images DIR [--classes --train --test --size], compare A B [--tolerance T]")
     exit(arguments.isEmpty ? 2 : 0)
+}
+let tools: [String: ([String]) throws -> Void] = ["make-images": makeImages, "compare": compareCheckpoints]
+if let tool = tools[arguments[0]] {
+    do { try tool(Array(arguments.dropFirst())) } catch {
+        FileHandle.standardError.write(Data("DistributedChecks \(arguments[0]): FAILED: \(error)\n".utf8))
+        exit(1)
+    }
+    exit(0)
 }
 let names = arguments.prefix { !$0.hasPrefix("--") }
 let options = Array(arguments.dropFirst(names.count))

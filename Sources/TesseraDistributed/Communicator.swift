@@ -145,8 +145,30 @@ public final class Communicator {
     }
 
     /// The compute threads a rank should use (`Runtime.threads`) so that the ranks on this host
-    /// share its cores instead of oversubscribing them: cores / ``localSize``, at least 1.
-    public var suggestedComputeThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / localSize) }
+    /// share its cores instead of oversubscribing them: cores / ``localSize``, and no more than
+    /// the CPUs this process may run on (mpirun binds each of one or two ranks to a core by
+    /// default), at least 1.
+    public var suggestedComputeThreads: Int {
+        max(1, min(ProcessInfo.processInfo.activeProcessorCount / localSize, Communicator.allowedCPUs ?? .max))
+    }
+
+    /// The CPUs this process's affinity mask allows (Linux: `Cpus_allowed` in /proc/self/status),
+    /// or nil where that is not known.
+    static var allowedCPUs: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
+        return allowedCPUs(mask: String(line.dropFirst("Cpus_allowed:".count)))
+    }
+
+    /// The CPUs in a `Cpus_allowed` mask (hexadecimal, groups separated by commas), or nil.
+    static func allowedCPUs(mask: String) -> Int? {
+        var count = 0
+        for c in mask where c != "," && !c.isWhitespace {
+            guard let digit = c.hexDigitValue else { return nil }
+            count += digit.nonzeroBitCount
+        }
+        return count > 0 ? count : nil
+    }
 
     /// The probe window for a timeout: a tenth of it, between 0.5 and 3 s.
     static func probeWindow(timeout: Double) -> Double { min(3, max(0.5, timeout / 10)) }

@@ -1,4 +1,5 @@
 import Foundation
+import Tessera
 
 /// The start-up consistency check: every rank must run with the same configuration.
 extension Communicator {
@@ -30,11 +31,26 @@ public enum ConfigurationDigest {
     /// FNV-1a, 64 bits. It only detects accidental differences between ranks: when digests
     /// differ, the texts themselves are compared.
     public static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        var h = fnvOffset
+        bytes.withUnsafeBytes { fnv1a(&h, $0) }
+        return h
+    }
+
+    private static let fnvOffset: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    /// Continues the FNV-1a hash `h` over `bytes`.
+    private static func fnv1a(_ h: inout UInt64, _ bytes: UnsafeRawBufferPointer) {
         for b in bytes {
             h ^= UInt64(b)
             h = h &* 0x0000_0100_0000_01B3
         }
+    }
+
+    /// ``fnv1a(_:)`` of the tensors' elements, exactly as stored (bit patterns, in order): equal
+    /// on two ranks when their tensors are bit for bit the same.
+    public static func digest(of tensors: [Tensor]) -> UInt64 {
+        var h = fnvOffset
+        for t in tensors { t.contiguous().withUnsafeBufferPointer { fnv1a(&h, UnsafeRawBufferPointer($0)) } }
         return h
     }
 

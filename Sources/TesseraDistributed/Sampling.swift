@@ -1,4 +1,5 @@
 import Tessera
+import TesseraTraining
 
 /// Which training samples each rank visits per epoch, with PyTorch's `DistributedSampler`
 /// semantics:
@@ -47,8 +48,10 @@ public struct DistributedSampler: Equatable, Sendable {
         self.init(count: count, rank: communicator.rank, ranks: communicator.size, shuffle: shuffle, seed: seed, dropLast: dropLast)
     }
 
+    /// This rank's share as TesseraTraining computes it (the arithmetic is there, MPI-free).
+    public var shard: DataShard { DataShard(rank: rank, count: ranks) }
     /// Samples each rank visits per epoch.
-    public var samplesPerRank: Int { dropLast ? count / ranks : (count + ranks - 1) / ranks }
+    public var samplesPerRank: Int { shard.trainingCount(samples: count, dropLast: dropLast) }
     /// Samples visited per epoch over all ranks (padding included).
     public var totalSize: Int { samplesPerRank * ranks }
 
@@ -74,20 +77,7 @@ public struct DistributedSampler: Equatable, Sendable {
     /// - Precondition: `order.count == count`.
     public func indices(epoch: Int, order: [Int]) -> [Int] {
         precondition(order.count == count, "DistributedSampler.indices: order has \(order.count) indices, the sampler \(count)")
-        let total = totalSize
-        var padded = order
-        if !dropLast && count > 0 {
-            padded.reserveCapacity(total)
-            while padded.count < total { padded.append(contentsOf: order.prefix(total - padded.count)) }
-        }
-        var mine: [Int] = []
-        mine.reserveCapacity(samplesPerRank)
-        var p = rank
-        while p < total {
-            mine.append(padded[p])
-            p += ranks
-        }
-        return mine
+        return shard.trainingIndices(of: order, dropLast: dropLast)
     }
 }
 
@@ -120,46 +110,30 @@ public struct EvaluationShard: Equatable, Sendable {
     }
 
     /// This rank's dataset indices, in order.
-    public var range: Range<Int> { (rank * count / ranks)..<((rank + 1) * count / ranks) }
+    public var range: Range<Int> { DataShard(rank: rank, count: ranks).evaluationRange(count: count) }
     /// This rank's dataset indices as an array.
     public var indices: [Int] { Array(range) }
 }
 
 /// Running sums of a classifier's loss and accuracy, added up over the ranks with
-/// ``Communicator/sum(_:)`` — so means are weighted by the samples each rank saw.
-public struct MetricTotals: Equatable, Sendable, Codable {
-    /// Σ (mean loss of a batch × its sample count).
-    public var lossSum: Double
-    /// Samples classified correctly.
-    public var correct: Int
-    /// Samples seen.
-    public var seen: Int
+/// ``Communicator/sum(_:)`` — so means are weighted by the samples each rank saw. The same type as
+/// the Trainer's ``EpochTotals``.
+public typealias MetricTotals = EpochTotals
 
-    /// Totals of nothing.
-    public init(lossSum: Double = 0, correct: Int = 0, seen: Int = 0) {
-        self.lossSum = lossSum
-        self.correct = correct
-        self.seen = seen
-    }
-
+extension EpochTotals {
     /// Adds a batch of `count` samples whose mean loss is `meanLoss`, `correct` of them right.
     public mutating func add(meanLoss: Double, count: Int, correct: Int) {
         lossSum += meanLoss * Double(count)
         self.correct += correct
         seen += count
     }
-
-    /// The mean loss per sample (NaN when nothing was seen).
-    public var meanLoss: Double { seen > 0 ? lossSum / Double(seen) : .nan }
-    /// The fraction classified correctly (0 when nothing was seen).
-    public var accuracy: Double { seen > 0 ? Double(correct) / Double(seen) : 0 }
 }
 
 extension Communicator {
     /// `totals` summed over the ranks (one allreduce; the counts travel as exact doubles).
-    public func sum(_ totals: MetricTotals) throws -> MetricTotals {
+    public func sum(_ totals: EpochTotals) throws -> EpochTotals {
         var values = [totals.lossSum, Double(totals.correct), Double(totals.seen)]
         try allreduceSum(&values)
-        return MetricTotals(lossSum: values[0], correct: Int(values[1]), seen: Int(values[2]))
+        return EpochTotals(lossSum: values[0], correct: Int(values[1]), seen: Int(values[2]))
     }
 }

@@ -35,6 +35,8 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
     public var batchesPerEpoch: Int?
     /// Training images per epoch when written.
     public var trainSamples: Int?
+    /// The processes of the data-parallel run that wrote it (nil: one). A resume must run on as many.
+    public var processes: Int?
     /// The Tessera version that wrote it.
     public var tesseraVersion = TesseraVersion.string
 
@@ -52,7 +54,7 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         case version, model, classes, epoch, rng, mean, std
         case classNames = "class_names", inputShape = "input_shape", globalStep = "global_step", tesseraVersion = "tessera_version"
         case stepInEpoch = "step_in_epoch", partialEpoch = "partial_epoch", partialEpochSeconds = "partial_epoch_seconds"
-        case batchesPerEpoch = "batches_per_epoch", trainSamples = "train_samples"
+        case batchesPerEpoch = "batches_per_epoch", trainSamples = "train_samples", processes
     }
 
     public init(from decoder: Decoder) throws {
@@ -73,6 +75,7 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         partialEpochSeconds = try c.decodeIfPresent(Double.self, forKey: .partialEpochSeconds)
         batchesPerEpoch = try c.decodeIfPresent(Int.self, forKey: .batchesPerEpoch)
         trainSamples = try c.decodeIfPresent(Int.self, forKey: .trainSamples)
+        processes = try c.decodeIfPresent(Int.self, forKey: .processes)
     }
 
     /// The first thing wrong with the record, or nil: every field is checked when a checkpoint is
@@ -97,6 +100,7 @@ public struct CheckpointInfo: Codable, Equatable, Sendable {
         if let rng, rng.count != 4 || rng.allSatisfy({ $0 == 0 }) { return "rng state \(rng) is not four words, not all zero" }
         if stepInEpoch < 0 { return "step_in_epoch is \(stepInEpoch); must be at least 0" }
         if let b = batchesPerEpoch, b < 1 { return "batches_per_epoch is \(b); must be at least 1" }
+        if let p = processes, p < 1 { return "processes is \(p); must be at least 1" }
         if let b = batchesPerEpoch, globalStep != epoch * b + stepInEpoch {
             return "global_step \(globalStep) is not \(epoch) epochs of \(b) steps plus \(stepInEpoch)"
         }

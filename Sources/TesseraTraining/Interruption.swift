@@ -14,10 +14,11 @@ public enum Interruption {
     /// after each training step; it is the one process-wide mutable variable of the engine.
     nonisolated(unsafe) static var received: Int32 = 0
 
-    /// Routes ``signals`` to the flag (a second signal of the same kind while the first is being
-    /// handled has no further effect; `kill -9` cannot be caught, and the last checkpoint stands).
-    public static func install() {
-        for s in signals {
+    /// Routes ``signals`` and `extra` to the flag (a second signal of the same kind while the first
+    /// is being handled has no further effect; `kill -9` cannot be caught, and the last checkpoint
+    /// stands). A data-parallel run adds SIGUSR1, which `mpirun` forwards to every process.
+    public static func install(adding extra: [Int32] = []) {
+        for s in signals + extra {
             signal(s) { sig in if Interruption.received == 0 { Interruption.received = sig } }
         }
     }
@@ -38,6 +39,7 @@ public enum Interruption {
         case SIGINT: return "SIGINT"
         case SIGTERM: return "SIGTERM"
         case SIGHUP: return "SIGHUP"
+        case SIGUSR1: return "SIGUSR1"
         default: return "signal \(signal)"
         }
     }

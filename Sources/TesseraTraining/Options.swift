@@ -36,6 +36,19 @@ public enum ScheduleKind: String, CaseIterable, Codable, Sendable, ExpressibleBy
     }
 }
 
+/// How a data-parallel run of K processes scales the learning rate.
+public enum LRScaling: String, CaseIterable, Codable, Sendable, ExpressibleByArgument {
+    case none, linear
+
+    /// One line for the help.
+    public var summary: String {
+        switch self {
+        case .none: return "--lr as given, whatever the number of processes"
+        case .linear: return "--lr × K for K processes (Goyal et al.'s rule for a K times larger batch; the warm-up then starts from --lr)"
+        }
+    }
+}
+
 /// Which parameters a run freezes.
 public enum FreezeMode: String, CaseIterable, Codable, Sendable, ExpressibleByArgument {
     case none, backbone

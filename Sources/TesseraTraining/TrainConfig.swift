@@ -31,6 +31,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var schedule = ScheduleKind.onecycle
     /// Epochs of linear warm-up before the schedule.
     public var warmupEpochs = 0
+    /// How a data-parallel run scales the learning rate with its number of processes (nil: not
+    /// at all, ``LRScaling/none``).
+    public var lrScaling: LRScaling?
     /// Label smoothing of the training loss.
     public var labelSmoothing: Float = 0.1
     /// Seed of initialization, shuffling and augmentation.
@@ -100,5 +103,6 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         try read(.freeze, into: &freeze)
         resize = try c.decodeIfPresent(Int.self, forKey: .resize)
         maxPixels = try c.decodeIfPresent(Int.self, forKey: .maxPixels)
+        lrScaling = try c.decodeIfPresent(LRScaling.self, forKey: .lrScaling)
     }
 }

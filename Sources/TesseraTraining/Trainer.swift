@@ -154,6 +154,12 @@ public final class Trainer {
         if info.stepInEpoch >= batches {
             throw TrainingError.cannotResume(path: url.path, reason: "step \(info.stepInEpoch) of an epoch of \(batches) batches")
         }
+        let (written, now) = (info.processes ?? 1, checkpointInfo?.processes ?? 1)
+        if written != now {
+            throw TrainingError.cannotResume(path: url.path, reason: "the run was trained by \(written) process\(written == 1 ? "" : "es") and "
+                + "this one has \(now): each process's batch, and with --lr-scaling linear the learning rate, depend on it; resume it "
+                + (written == 1 ? "without --distributed" : "with `mpirun -np \(written) tessera train --distributed --resume …`"))
+        }
         do { _ = try model.loadStateDict(ckpt.model, strict: true) } catch {
             throw CheckpointError.incompatible(path: url.path, reason: "\(error)")
         }
@@ -199,7 +205,9 @@ public final class Trainer {
             let start = Date()
             model.train()
             Trainer.keepFrozenBatchNormsInEvaluation(model)
-            var totals = partialTotals, step = partialSteps
+            // The totals of the steps before a resume are sums over all processes: the process that
+            // writes the outputs carries them, the others start from zero, so a sum counts them once.
+            var totals = writesOutputs ? partialTotals : EpochTotals(), step = partialSteps
             let carried = partialSeconds
             (partialSteps, partialTotals, partialSeconds) = (0, EpochTotals(), 0)
             var lr = learningRate(globalStep)
@@ -255,8 +263,10 @@ public final class Trainer {
             history.append(metrics)
             if showProgress && writesOutputs { print(Trainer.summary(metrics, epochs: epochs)); fflush(nil) }
             try writeEpochOutputs(metrics)
-            if let signal = Interruption.pending, completedEpochs < epochs {
-                throw TrainingError.interrupted(signal: signal, epoch: epoch, step: step, savedTo: lastCheckpointURL?.path)
+            let stop = try coordinator?.agreedStop(Interruption.pending != nil) ?? (Interruption.pending != nil)
+            if stop, completedEpochs < epochs {
+                throw TrainingError.interrupted(signal: Interruption.pending ?? SIGTERM, epoch: epoch, step: step,
+                                                savedTo: writesOutputs ? lastCheckpointURL?.path : nil)
             }
         }
         return history
@@ -328,7 +338,8 @@ public final class Trainer {
         info?.partialEpoch = totals
         info?.partialEpochSeconds = seconds
         info?.batchesPerEpoch = trainLoader.batchCount
-        info?.trainSamples = trainLoader.sampleOrder?.count ?? trainLoader.dataset.count
+        let samples = info?.trainSamples ?? trainLoader.sampleOrder?.count ?? trainLoader.dataset.count
+        info?.trainSamples = samples
         return Checkpoint(model: model.stateDict(), optimizer: optimizer.stateDict(), info: info)
     }
 
@@ -342,6 +353,7 @@ public final class Trainer {
     /// The run as it stands after `step` steps of the current epoch, as `last.safetensors`.
     private func saveMidEpoch(step: Int, totals: EpochTotals, seconds: Double) throws -> String? {
         try coordinator?.synchronizeBuffers(model: model)
+        let totals = try coordinator?.sum(totals) ?? totals
         guard let url = lastCheckpointURL, writesOutputs else { return nil }
         try checkpoint(stepInEpoch: step, totals: totals, seconds: seconds).save(to: url)
         return url.path

@@ -24,6 +24,11 @@ public struct EpochTotals: Codable, Equatable, Sendable {
     public var meanLoss: Double { seen > 0 ? lossSum / Double(seen) : .nan }
     /// The accuracy (0 when nothing was seen).
     public var accuracy: Double { seen > 0 ? Double(correct) / Double(seen) : 0 }
+
+    /// The totals of both.
+    public static func + (a: EpochTotals, b: EpochTotals) -> EpochTotals {
+        EpochTotals(lossSum: a.lossSum + b.lossSum, correct: a.correct + b.correct, seen: a.seen + b.seen)
+    }
 }
 
 /// What a ``Trainer`` asks of the other processes of a data-parallel run at the points where

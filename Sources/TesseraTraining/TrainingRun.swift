@@ -18,13 +18,23 @@ public struct TrainingRun {
     public let schedule: LRSchedule
     /// The trainer that runs the epochs.
     public let trainer: Trainer
+    /// This process's part of a data-parallel run (``DataShard/whole`` for a single process).
+    public let shard: DataShard
     /// What the user should know about this run's set-up (adapted weights, a model that expects
     /// other images than the data's).
     public private(set) var warnings: [String] = []
 
     /// Sets everything up; throws for unusable data, unknown names or incompatible weights.
-    public init(config: TrainConfig) throws {
+    ///
+    /// With a `shard` of K processes (a data-parallel run; TesseraDistributed's
+    /// `DistributedCoordinator` then becomes ``Trainer/coordinator``), `config.batchSize` is the
+    /// global batch, which must be a multiple of K: the training loader takes this process's
+    /// share of the order a single process would visit, B/K images of every batch, each augmented
+    /// as in the single process; the test loader takes its block of the test set; the learning
+    /// rate is multiplied by K with ``TrainConfig/lrScaling`` `.linear`.
+    public init(config: TrainConfig, shard: DataShard = .whole) throws {
         self.config = config
+        self.shard = shard
         Runtime.threads = config.threads
         GlobalRandom.seed(config.seed)
         let source = try DataSource.open(config.data, maxPixels: config.maxPixels ?? Image.defaultMaxPixels)
@@ -44,11 +54,23 @@ public struct TrainingRun {
         }
         if config.freeze == .backbone { model.freezeBackbone() }
 
-        let trainLoader = DataLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: false,
-                                     seed: config.seed, transform: try TrainingRun.trainTransform(config, source: source), prefetch: 2)
+        let trainTransform = try TrainingRun.trainTransform(config, source: source)
         let test: any Dataset = config.testSubset.map { SubsetDataset(source.test, first: $0) } ?? source.test
-        let testLoader = DataLoader(dataset: test, batchSize: max(config.batchSize, 256), shuffle: false,
+        let trainLoader: DataLoader, testLoader: DataLoader
+        if shard.count == 1 {
+            trainLoader = DataLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: false,
+                                     seed: config.seed, transform: trainTransform, prefetch: 2)
+            testLoader = DataLoader(dataset: test, batchSize: max(config.batchSize, 256), shuffle: false,
                                     transform: TrainingRun.evaluationTransform(config, source: source), prefetch: 2)
+        } else {
+            // The single process's loader gives the global order; this process takes its share.
+            let global = DataLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: false, seed: config.seed, prefetch: 0)
+            trainLoader = DataLoader(dataset: train, batchSize: try shard.batchSize(global: config.batchSize), dropLast: false,
+                                     seed: config.seed, transform: trainTransform, prefetch: 2, sampleOrder: shard.trainingOrder(of: global))
+            testLoader = DataLoader(dataset: test, batchSize: max(config.batchSize, 256), shuffle: false,
+                                    transform: TrainingRun.evaluationTransform(config, source: source), prefetch: 2,
+                                    sampleOrder: shard.evaluationOrder(samples: test.count))
+        }
 
         if let initialized = model as? DataInitializedModel, config.initFrom == nil {
             // Data-dependent layers are set from (up to) 5,000 normalized training images.
@@ -60,7 +82,7 @@ public struct TrainingRun {
         self.optimizer = optimizer
 
         let stepsPerEpoch = trainLoader.batchCount
-        schedule = TrainingRun.makeSchedule(config, stepsPerEpoch: stepsPerEpoch)
+        schedule = TrainingRun.makeSchedule(config, stepsPerEpoch: stepsPerEpoch, processes: shard.count)
         let sched = schedule
         trainer = Trainer(model: model, optimizer: optimizer, epochs: config.epochs,
                           learningRate: { Float(sched.lr(at: $0)) }, train: trainLoader, test: testLoader)
@@ -68,6 +90,10 @@ public struct TrainingRun {
         trainer.outputDirectory = URL(fileURLWithPath: config.out)
         trainer.checkpointInfo = CheckpointInfo(model: config.model, classNames: source.train.classNames, inputShape: shape.dims,
                                                 mean: source.mean, std: source.std)
+        if shard.count > 1 {
+            trainer.checkpointInfo?.processes = shard.count
+            trainer.checkpointInfo?.trainSamples = train.count
+        }
         if config.freeze == .backbone {
             let frozenNorms = model.namedModules().filter { ($0.module as? BatchNorm).map { !$0.ownParameters.isEmpty && $0.ownParameters.allSatisfy { !$0.tensor.requiresGrad } } ?? false }.count
             if frozenNorms > 0 { warnings.append("--freeze backbone: \(frozenNorms) frozen batch norms run in evaluation mode (their running statistics stay the loaded ones)") }
@@ -135,21 +161,27 @@ public struct TrainingRun {
     }
 
     /// The configured schedule over `config.epochs × stepsPerEpoch` steps, after the warm-up.
-    static func makeSchedule(_ config: TrainConfig, stepsPerEpoch: Int) -> LRSchedule {
+    /// With ``LRScaling/linear`` over K `processes` the rate is `config.lr × K`, and a warm-up
+    /// rises from `config.lr` to it (Goyal et al.); otherwise a warm-up starts from a tenth.
+    static func makeSchedule(_ config: TrainConfig, stepsPerEpoch: Int, processes: Int = 1) -> LRSchedule {
         let total = max(config.epochs * stepsPerEpoch, 1)
+        let scale: Float = config.lrScaling == .linear ? Float(processes) : 1
+        let lr = config.lr * scale
         var base: LRSchedule
         switch config.schedule {
-        case .onecycle: base = OneCycleLR(maxLR: config.lr, totalSteps: total)
-        case .cosine: base = CosineAnnealingLR(baseLR: config.lr, tMax: total)
-        case .step: base = StepLR(baseLR: config.lr, stepSize: max(total / 3, 1), gamma: 0.1)
-        case .multistep: base = MultiStepLR(baseLR: config.lr, milestones: [total / 2, total * 3 / 4], gamma: 0.1)
-        case .constant: base = ConstantLR(baseLR: config.lr, factor: 1, totalIters: 0)
+        case .onecycle: base = OneCycleLR(maxLR: lr, totalSteps: total)
+        case .cosine: base = CosineAnnealingLR(baseLR: lr, tMax: total)
+        case .step: base = StepLR(baseLR: lr, stepSize: max(total / 3, 1), gamma: 0.1)
+        case .multistep: base = MultiStepLR(baseLR: lr, milestones: [total / 2, total * 3 / 4], gamma: 0.1)
+        case .constant: base = ConstantLR(baseLR: lr, factor: 1, totalIters: 0)
         case .triangle:
             // Linear from lr/5 up to lr over the first fifth of the run, then linearly down to ~0.
-            base = OneCycleLR(maxLR: config.lr, totalSteps: total, pctStart: 0.2, anneal: .linear, divFactor: 5, finalDivFactor: 1e6)
+            base = OneCycleLR(maxLR: lr, totalSteps: total, pctStart: 0.2, anneal: .linear, divFactor: 5, finalDivFactor: 1e6)
         }
         if config.warmupEpochs > 0 {
-            base = ChainedLR([LinearWarmup(baseLR: config.lr, warmupSteps: config.warmupEpochs * stepsPerEpoch), base])
+            let warmup = config.lrScaling == .linear ? LinearWarmup(baseLR: lr, warmupSteps: config.warmupEpochs * stepsPerEpoch, startFactor: 1 / scale)
+                : LinearWarmup(baseLR: lr, warmupSteps: config.warmupEpochs * stepsPerEpoch)
+            base = ChainedLR([warmup, base])
         }
         return base
     }
@@ -189,9 +221,13 @@ public struct TrainingRun {
             "cores": ProcessInfo.processInfo.activeProcessorCount, "openblas_core": BLAS.coreName,
             "openblas_config": BLAS.config, "kernel_isa": Runtime.isa.rawValue, "host": ProcessInfo.processInfo.hostName,
         ]
-        let object: [String: Any] = ["config": configObject, "tessera_version": TesseraVersion.string, "machine": machine,
+        var object: [String: Any] = ["config": configObject, "tessera_version": TesseraVersion.string, "machine": machine,
                                      "parameters": model.parameterCount, "data_kind": source.kind,
                                      "class_names": source.train.classNames, "mean": source.mean, "std": source.std]
+        if shard.count > 1 {
+            object["distributed"] = ["processes": shard.count, "batch_per_process": trainer.trainLoader.batchSize,
+                                     "lr": schedule.baseLR]
+        }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(data, to: dir.appendingPathComponent("config.json"))
     }

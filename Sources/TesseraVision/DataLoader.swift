@@ -26,12 +26,19 @@ public struct SampleOrder: Sendable {
     public let count: Int
     /// The indices of an epoch, in order.
     public let indices: @Sendable (_ epoch: Int) -> [Int]
+    /// For the sample at each position of this order, its position in a larger order that
+    /// several loaders share (one rank's share of a distributed order): the sample is augmented
+    /// from that position, as a single loader over the larger order would augment it.
+    public let globalPosition: @Sendable (_ position: Int) -> Int
 
-    /// An order of `count` indices per epoch given by `indices`.
-    public init(count: Int, indices: @escaping @Sendable (_ epoch: Int) -> [Int]) {
+    /// An order of `count` indices per epoch given by `indices`; `globalPosition` maps a
+    /// position to the one its augmentation is drawn from (by default itself).
+    public init(count: Int, indices: @escaping @Sendable (_ epoch: Int) -> [Int],
+                globalPosition: @escaping @Sendable (_ position: Int) -> Int = { $0 }) {
         precondition(count >= 0, "SampleOrder: count must be >= 0, got \(count)")
         self.count = count
         self.indices = indices
+        self.globalPosition = globalPosition
     }
 }
 
@@ -55,7 +62,7 @@ public struct Throughput: CustomStringConvertible {
 ///
 /// Determinism: the order of epoch `e` is a permutation drawn from a generator seeded by
 /// (`seed`, `e`), and the sample at position `k` of that order is augmented with a generator
-/// seeded by (`seed`, `e`, `k`). Batches therefore depend only on the seed and the epoch —
+/// seeded by (`seed`, `e`, `k`) — with a `SampleOrder`, `k` is its `globalPosition`. Batches therefore depend only on the seed and the epoch —
 /// not on prefetch depth, worker count or thread timing — and successive epochs differ.
 ///
 /// Memory: each worker owns one `SampleBuffer`; the only allocations per batch are the batch
@@ -206,7 +213,7 @@ public final class DataLoader: Sendable {
                 workspace.epoch = epoch
                 try dataset.writeSample(at: index, into: workspace.values)
                 if let transform {
-                    var g = sampleGenerator(epoch: epoch, position: start + k)
+                    var g = sampleGenerator(epoch: epoch, position: sampleOrder?.globalPosition(start + k) ?? start + k)
                     transform.apply(to: workspace, generator: &g)
                     precondition(workspace.shape == outShape,
                                  "DataLoader: transform produced \(workspace.shape), expected \(outShape)")

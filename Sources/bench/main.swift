@@ -29,11 +29,15 @@ struct Bench: ParsableCommand {
     @Flag(help: "Only break down a training step of ResNet-20 (N=128) and fastnet (N=1024) by op class (convolution passes, batch norm, activations, add, pooling, linear, loss, optimizer, the rest); with --json, write the tables there too.")
     var breakdown = false
 
+    @Flag(help: "Data-parallel training beside one process, under mpirun with 2 or more ranks (scripts/bench-distributed.sh); --quick and --filter apply, --json writes the figures.")
+    var distributed = false
+
     /// Internal: the child process of the peak-memory workload, running this many training steps.
     @Option(help: .hidden)
     var peakRssChild: Int?
 
     mutating func run() throws {
+        if distributed { return try runDistributedBench(quick: quick, filter: filter, json: json) }
         Runtime.threads = threads
         if let steps = peakRssChild { return peakRSSChild(steps: steps) }
         let (warmup, repeats) = quick ? (1, 3) : (2, 7)

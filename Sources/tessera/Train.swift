@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Tessera
+import TesseraDistributed
 import TesseraModels
 import TesseraTraining
 import TesseraVision
@@ -18,6 +19,12 @@ struct Train: ParsableCommand {
             signal; --resume continues from that step.
             Fine-tune weights exported from PyTorch (safetensors.torch.save_file(model.state_dict(), path)):
               tessera train --model resnet18_cifar --init-from w.safetensors --freeze backbone
+            Data-parallel on K processes, the same run as one process with the options:
+              scripts/train-distributed.sh -np 2 --model resnet20 --out runs/r20-dp2
+            runs `mpirun -np 2 tessera train --distributed …`. --batch-size is the
+            global batch (a multiple of K); each process takes its share of every
+            batch with cores / K threads; rank 0 prints and writes the outputs.
+            Resume with the same K. SIGUSR1 (mpirun forwards it) stops like SIGTERM.
             """)
 
     private static let defaults = TrainConfig(data: "", out: "")
@@ -54,6 +61,10 @@ struct Train: ParsableCommand {
     var maxPixels: Int?
     @Option(help: "Output folder (metrics.jsonl, config.json, curves.png, last.safetensors). Default: runs/<model>-<time>.") var out: String?
     @Option(help: "Continue the run in this folder from its last.safetensors, with its config.json.") var resume: String?
+    @Flag(help: "Data-parallel training over MPI, one process per rank under mpirun (scripts/train-distributed.sh -np K …).")
+    var distributed = false
+    @Option(help: "Learning rate of a --distributed run of K processes: \(LRScaling.helpList(\.summary)). Default none.")
+    var lrScaling: LRScaling?
 
     func validate() throws {
         if let epochs { try Check.positive(epochs, "--epochs") }
@@ -87,83 +98,118 @@ struct Train: ParsableCommand {
         note(labelSmoothing != nil, "--label-smoothing"); note(seed != nil, "--seed"); note(subset != nil, "--subset")
         note(testSubset != nil, "--test-subset"); note(!augment, "--no-augment"); note(flip != nil, "--flip")
         note(translate != nil, "--translate"); note(normBiasLrScale != nil, "--norm-bias-lr-scale"); note(initFrom != nil, "--init-from")
-        note(freeze != nil, "--freeze"); note(resize != nil, "--resize")
+        note(freeze != nil, "--freeze"); note(lrScaling != nil, "--lr-scaling"); note(resize != nil, "--resize")
         return given
     }
 
     func run() throws {
+        // A data-parallel run: one process per rank; rank 0 prints and writes, every rank names
+        // itself in its errors.
+        var communicator: Communicator?
+        var prefix: String { communicator.map { "rank \($0.rank): " } ?? "" }
         do {
-            var config: TrainConfig
-            if let resume {
-                config = try TrainingRun.readConfig(runDirectory: resume)
-                let refused = fixedOnResume
-                if !refused.isEmpty {
-                    throw ValidationError("\(refused.joined(separator: ", ")) cannot change on --resume: the run continues with the "
-                                          + "configuration in \(resume)/config.json (start a new run with --out elsewhere to change it)")
+            if distributed { communicator = try Communicator() }
+            let writes = (communicator?.rank ?? 0) == 0
+            func say(_ line: String) { if writes { print(line); fflush(nil) } }
+            var config = try configuration()
+            if let communicator {
+                if threads == nil { config.threads = communicator.suggestedComputeThreads }
+                if resume == nil && out == nil {
+                    // The default folder is named after the time: rank 0's.
+                    var name = Array(config.out.utf8)
+                    try communicator.broadcast(&name)
+                    config.out = String(decoding: name, as: UTF8.self)
                 }
-                config.out = resume
-                if let epochs {
-                    guard epochs >= config.epochs else {
-                        throw ValidationError("--epochs \(epochs) is fewer than the run's \(config.epochs); it can only grow on --resume")
-                    }
-                    config.epochs = epochs
-                }
-                if let data { config.data = absolutePath(data) }
-                if let threads { config.threads = threads }
-                if let maxPixels { config.maxPixels = maxPixels }
-            } else {
-                guard let dataPath = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
-                let name = model ?? Train.defaults.model
-                let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
-                config = TrainConfig(data: absolutePath(dataPath), out: out ?? "runs/\(name)-\(stamp)")
-                let d = Train.defaults
-                config.model = name; config.epochs = epochs ?? d.epochs; config.batchSize = batchSize ?? d.batchSize
-                config.optimizer = optimizer ?? d.optimizer; config.lr = lr ?? d.lr; config.momentum = momentum ?? d.momentum
-                config.nesterov = nesterov; config.weightDecay = weightDecay ?? d.weightDecay; config.schedule = schedule ?? d.schedule
-                config.warmupEpochs = warmupEpochs ?? d.warmupEpochs; config.labelSmoothing = labelSmoothing ?? d.labelSmoothing
-                config.seed = seed ?? d.seed; config.threads = threads ?? d.threads
-                config.subset = subset; config.testSubset = testSubset; config.augment = augment
-                config.initFrom = initFrom.map(absolutePath); config.freeze = freeze ?? d.freeze
-                config.flip = flip; config.translate = translate; config.normBiasLRScale = normBiasLrScale
-                config.resize = resize; config.maxPixels = maxPixels
             }
             // The folder is this process's until it exits: a second run on it fails here.
-            let lock = try RunLock(directory: URL(fileURLWithPath: config.out))
-            let run = try TrainingRun(config: config)
+            let lock = writes ? try RunLock(directory: URL(fileURLWithPath: config.out)) : nil
+            let coordinator = communicator.map { DistributedCoordinator(communicator: $0) }
+            let run = try TrainingRun(config: config, shard: coordinator?.shard ?? .whole)
             let checkpoint = URL(fileURLWithPath: config.out).appendingPathComponent("last.safetensors")
             if let resume, FileManager.default.fileExists(atPath: checkpoint.path) {
-                for note in try run.trainer.resume(from: checkpoint) { print("note: " + note) }
+                for note in try run.trainer.resume(from: checkpoint) { say("note: " + note) }
                 let at = run.trainer.completedEpochs
-                print("resuming \(resume) after epoch \(at) of \(config.epochs)" + (run.trainer.globalStep > at * run.trainer.trainLoader.batchCount
-                      ? " and \(run.trainer.globalStep - at * run.trainer.trainLoader.batchCount) steps of the next" : ""))
-                try run.writeConfig()
-            } else {
-                if let resume { print("note: \(resume) has no last.safetensors yet (stopped in its first epoch): starting it over") }
-                try run.writeConfig()
+                say("resuming \(resume) after epoch \(at) of \(config.epochs)" + (run.trainer.globalStep > at * run.trainer.trainLoader.batchCount
+                    ? " and \(run.trainer.globalStep - at * run.trainer.trainLoader.batchCount) steps of the next" : ""))
+            } else if let resume {
+                say("note: \(resume) has no last.safetensors yet (stopped in its first epoch): starting it over")
             }
-            for warning in run.warnings { print("warning: " + warning) }
+            if writes { try run.writeConfig() }
+            try coordinator?.attach(to: run)
+            for warning in run.warnings { say("warning: " + warning) }
             let trainCount = config.subset.map { min($0, run.source.train.count) } ?? run.source.train.count
             let testCount = config.testSubset.map { min($0, run.source.test.count) } ?? run.source.test.count
-            Interruption.install()
-            print("model \(config.model): \(run.model.parameterCount) parameters (\(run.model.trainableParameterCount) trainable); "
-                  + "data \(run.source.kind) at \(config.data): \(trainCount) train / \(testCount) test images; "
-                  + "OpenBLAS \(BLAS.coreName), kernels \(Runtime.isa), \(Runtime.threads) threads; output \(config.out)")
-            fflush(nil)
+            // Signals are handled from here on (before the line below, which is what a supervisor
+            // may wait for before it signals the run).
+            Interruption.install(adding: distributed ? [SIGUSR1] : [])
+            let processes = run.shard.count > 1
+                ? "; \(run.shard.count) processes, each \(run.trainer.trainLoader.batchSize) images of every batch of \(config.batchSize)" : ""
+            say("model \(config.model): \(run.model.parameterCount) parameters (\(run.model.trainableParameterCount) trainable); "
+                + "data \(run.source.kind) at \(config.data): \(trainCount) train / \(testCount) test images; "
+                + "OpenBLAS \(BLAS.coreName), kernels \(Runtime.isa), \(Runtime.threads) threads\(processes); output \(config.out)")
             let history = try run.trainer.fit()
             if let last = history.last, let acc = last.testAccuracy {
-                print(String(format: "final test accuracy %.2f%% after %d epochs (checkpoint %@)", acc * 100, last.epoch,
-                             run.trainer.lastCheckpointURL?.path ?? "-"))
+                say(String(format: "final test accuracy %.2f%% after %d epochs (checkpoint %@)", acc * 100, last.epoch,
+                           run.trainer.lastCheckpointURL?.path ?? "-"))
             }
+            try communicator?.finalize()
             withExtendedLifetime(lock) {}
         } catch let e as TrainingError {
-            FileHandle.standardError.write(Data("\(e)\n".utf8))
+            if case .interrupted = e, let communicator {
+                // Every rank stops at the same step; the others wait here until rank 0 has saved.
+                if communicator.rank == 0 { FileHandle.standardError.write(Data("\(e)\n".utf8)) }
+                try? communicator.finalize()
+            } else {
+                FileHandle.standardError.write(Data("\(prefix)\(e)\n".utf8))
+            }
             Foundation.exit(e.exitStatus)
         } catch let e as ValidationError {
-            FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
+            FileHandle.standardError.write(Data("\(prefix)error: \(e.message)\n".utf8))
             Foundation.exit(2)
         } catch {
-            fail(error)
+            FileHandle.standardError.write(Data("\(prefix)error: \(error)\n".utf8))
+            Foundation.exit(1)
         }
+    }
+
+    /// The run's configuration: a fresh one from the options, or the resumed run's config.json
+    /// with the options a resume may change.
+    private func configuration() throws -> TrainConfig {
+        var config: TrainConfig
+        if let resume {
+            config = try TrainingRun.readConfig(runDirectory: resume)
+            let refused = fixedOnResume
+            if !refused.isEmpty {
+                throw ValidationError("\(refused.joined(separator: ", ")) cannot change on --resume: the run continues with the "
+                                      + "configuration in \(resume)/config.json (start a new run with --out elsewhere to change it)")
+            }
+            config.out = resume
+            if let epochs {
+                guard epochs >= config.epochs else {
+                    throw ValidationError("--epochs \(epochs) is fewer than the run's \(config.epochs); it can only grow on --resume")
+                }
+                config.epochs = epochs
+            }
+            if let data { config.data = absolutePath(data) }
+            if let threads { config.threads = threads }
+            if let maxPixels { config.maxPixels = maxPixels }
+        } else {
+            guard let dataPath = data ?? DataSource.defaultPath() else { throw DataSourceError.none }
+            let name = model ?? Train.defaults.model
+            let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
+            config = TrainConfig(data: absolutePath(dataPath), out: out ?? "runs/\(name)-\(stamp)")
+            let d = Train.defaults
+            config.model = name; config.epochs = epochs ?? d.epochs; config.batchSize = batchSize ?? d.batchSize
+            config.optimizer = optimizer ?? d.optimizer; config.lr = lr ?? d.lr; config.momentum = momentum ?? d.momentum
+            config.nesterov = nesterov; config.weightDecay = weightDecay ?? d.weightDecay; config.schedule = schedule ?? d.schedule
+            config.warmupEpochs = warmupEpochs ?? d.warmupEpochs; config.labelSmoothing = labelSmoothing ?? d.labelSmoothing
+            config.seed = seed ?? d.seed; config.threads = threads ?? d.threads
+            config.subset = subset; config.testSubset = testSubset; config.augment = augment
+            config.initFrom = initFrom.map(absolutePath); config.freeze = freeze ?? d.freeze
+            config.flip = flip; config.translate = translate; config.normBiasLRScale = normBiasLrScale
+            config.lrScaling = lrScaling; config.resize = resize; config.maxPixels = maxPixels
+        }
+        return config
     }
 }
 

@@ -16,6 +16,14 @@ final class CommunicatorTests: XCTestCase {
         }
     }
 
+    func testAllowedCPUsAreCountedFromTheAffinityMask() {
+        XCTAssertEqual(Communicator.allowedCPUs(mask: "\t3"), 2)
+        XCTAssertEqual(Communicator.allowedCPUs(mask: "00000000,00000001\n"), 1)
+        XCTAssertEqual(Communicator.allowedCPUs(mask: "ff,ffffffff"), 40)
+        XCTAssertNil(Communicator.allowedCPUs(mask: "0"))
+        XCTAssertNil(Communicator.allowedCPUs(mask: "xyz"))
+    }
+
     func testProbeWindowIsATenthOfTheTimeoutWithinBounds() {
         XCTAssertEqual(Communicator.probeWindow(timeout: 30), 3)
         XCTAssertEqual(Communicator.probeWindow(timeout: 10), 1)

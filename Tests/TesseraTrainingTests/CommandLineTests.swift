@@ -216,7 +216,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testSIGTERMAndSIGHUPSaveTheCurrentStepExitWith128PlusTheSignalAndTheRunResumes() throws {
-        let data = try tinyImageFolder(self, trainPerClass: 200)
+        let data = try tinyImageFolder(trainPerClass: 200)
         let out = try tempDir().appendingPathComponent("run").path
         // Far more steps than the test waits for: the signal always lands inside training.
         let args = ["train", "--model", "mlp", "--data", data, "--epochs", "500", "--batch-size", "2", "--no-augment",
@@ -256,7 +256,7 @@ final class CommandLineTests: XCTestCase {
         let made = try Python.run([script, "export", "resnet50", "1000", "0", "5", pretrained, dir.appendingPathComponent("unused.json").path])
         XCTAssertEqual(made.status, 0, made.error)
 
-        let data = try tinyImageFolder(self, trainPerClass: 2)
+        let data = try tinyImageFolder(trainPerClass: 2)
         let out = dir.appendingPathComponent("run").path
         let t = try run(["train", "--model", "resnet50", "--init-from", pretrained, "--data", data, "--epochs", "1", "--batch-size", "2",
                          "--threads", "2", "--no-augment", "--freeze", "backbone", "--lr", "0.01", "--out", out])

@@ -68,7 +68,7 @@ final class RecipeTests: XCTestCase {
     }
 
     func testRecipeOptionsBuildTheTriangleScheduleBiasGroupAndAugmentation() throws {
-        let data = try tinyImageFolder(self, trainPerClass: 10)
+        let data = try tinyImageFolder(trainPerClass: 10)
         var c = TrainConfig(data: data, out: FileManager.default.temporaryDirectory.appendingPathComponent("tessera-recipe-out").path)
         c.model = "resnet20"; c.batchSize = 2; c.epochs = 10; c.lr = 2; c.weightDecay = 0.01
         c.schedule = .triangle; c.normBiasLRScale = 64; c.flip = .alternating; c.translate = 2
