@@ -3,7 +3,7 @@ import Tessera
 import TesseraNN
 import TesseraTraining
 
-/// The ``TrainingCoordinator`` of a data-parallel run over MPI: K processes (ranks) train one
+/// The `TrainingCoordinator` of a data-parallel run over MPI: K processes (ranks) train one
 /// model, each on its share of every batch, and end with the weights and metrics of one run.
 ///
 /// From Swift, on every rank (under `mpirun -np K`):
@@ -72,7 +72,7 @@ public final class DistributedCoordinator: TrainingCoordinator {
 
     deinit { for h in hooks { h.remove() } }
 
-    /// This rank's part of the data, for ``TrainingRun/init(config:shard:)``.
+    /// This rank's part of the data, for `TrainingRun.init(config:shard:)`.
     public var shard: DataShard { DataShard(rank: communicator.rank, count: communicator.size) }
 
     /// Refuses to train unless every rank has the same run (``checkConsistency(of:)``), then

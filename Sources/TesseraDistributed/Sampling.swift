@@ -117,7 +117,7 @@ public struct EvaluationShard: Equatable, Sendable {
 
 /// Running sums of a classifier's loss and accuracy, added up over the ranks with
 /// ``Communicator/sum(_:)`` — so means are weighted by the samples each rank saw. The same type as
-/// the Trainer's ``EpochTotals``.
+/// the Trainer's `EpochTotals`.
 public typealias MetricTotals = EpochTotals
 
 extension EpochTotals {

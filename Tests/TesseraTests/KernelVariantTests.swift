@@ -61,7 +61,8 @@ final class KernelVariantTests: XCTestCase {
 
     override class func tearDown() {
         let n = comparisons.value
-        if Runtime.supportedISAs.count > 1 {
+        // TESSERA_TEST_ISA=baseline (scripts/test.sh's baseline run) compares nothing by design.
+        if Runtime.supportedISAs.count > 1 && ProcessInfo.processInfo.environment["TESSERA_TEST_ISA"] != "baseline" {
             precondition(n > 0, "KernelVariantTests: \(Runtime.supportedISAs) are supported but no variant was compared")
         }
         print("KernelVariantTests: \(n) comparisons of \(Runtime.supportedISAs.filter { $0 != .baseline }) with the baseline")
@@ -122,8 +123,12 @@ final class KernelVariantTests: XCTestCase {
         let finite = (0..<n).map { Float(($0 * 37) % 101) / 50 - 1 }
         eachVariant("sum of \(n) values", rtol: 1e-5, atol: 1e-4) { [tk_sum(n, finite)] }
         eachVariant("sum of 3 values") { [tk_sum(3, finite)] }
-        // The peak loop computes the same arithmetic at every width.
-        eachVariant("FMA loop", rtol: 1e-4, atol: 1e-4) { [tk_fma_loop(10, 0.5)] }
+        // The peak loop's chains are as wide as the variant, so its value differs between
+        // variants; at each it is finite and the same for the same arguments.
+        KernelVariants.forEach { isa in
+            let a = tk_fma_loop(10, 0.5), b = tk_fma_loop(10, 0.5)
+            XCTAssertTrue(a.isFinite && a == b, "FMA loop under \(isa): \(a), \(b)")
+        }
     }
 
     func testTheLoadersNormalizeAndFlipAgree() {

@@ -35,7 +35,7 @@ public enum OpClass: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// Cross-entropy and BCE with logits forward and backward, NLL forward (MSE and L1 are
     /// made of other ops, which fall into the rest).
     case loss
-    /// The optimizer: ``Optimizer``'s step and `zeroGrad`.
+    /// The optimizer: `Optimizer`'s step and `zeroGrad`.
     case optimizer
     /// Backward's sums of the gradients of a tensor used more than once (a residual block's input).
     case gradientAccumulation
