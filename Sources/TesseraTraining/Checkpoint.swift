@@ -6,7 +6,8 @@ import TesseraNN
 /// (model, classes, input, normalization, where the run stands, the generator's state), in one
 /// safetensors file.
 ///
-/// Keys are `model.<name>` and `optimizer.<key>`; `__metadata__` holds `format`
+/// Keys are `model.<name>`, `optimizer.<key>` and, for a run that averages its weights,
+/// `average.<key>` (the average's own state dict); `__metadata__` holds `format`
 /// (`tessera-checkpoint`) and `tessera` (the info as JSON). `tessera eval` and `tessera predict`
 /// also accept a plain model state dict (no prefixes, no info), such as one exported from
 /// PyTorch with `safetensors.torch.save_file(model.state_dict(), path)`.
@@ -15,13 +16,16 @@ public struct Checkpoint {
     public var model: StateDict
     /// The optimizer's per-parameter state (empty for a plain model file).
     public var optimizer: StateDict
+    /// The state of a running average of the weights (EMA or lookahead), or empty.
+    public var average: StateDict
     /// What the checkpoint says about itself (nil for a plain state dict).
     public var info: CheckpointInfo?
 
     /// A checkpoint from its parts.
-    public init(model: StateDict, optimizer: StateDict = StateDict(), info: CheckpointInfo? = nil) {
+    public init(model: StateDict, optimizer: StateDict = StateDict(), average: StateDict = StateDict(), info: CheckpointInfo? = nil) {
         self.model = model
         self.optimizer = optimizer
+        self.average = average
         self.info = info
     }
 
@@ -35,6 +39,7 @@ public struct Checkpoint {
         var sd = StateDict()
         for (k, e) in model { sd.set("model." + k, e.tensor, dtype: e.dtype) }
         for (k, e) in optimizer { sd.set("optimizer." + k, e.tensor, dtype: e.dtype) }
+        for (k, e) in average { sd.set("average." + k, e.tensor, dtype: e.dtype) }
         sd.metadata["format"] = "tessera-checkpoint"
         if let info { sd.metadata["tessera"] = try info.json() }
         try Safetensors.save(sd, to: url)
@@ -62,13 +67,14 @@ public struct Checkpoint {
         }
         if let problem = info?.problem { throw CheckpointError.invalidMetadata(path: url.path, reason: problem) }
         guard isCheckpoint else { return Checkpoint(model: sd, info: info) }
-        var model = StateDict(), optimizer = StateDict()
+        var model = StateDict(), optimizer = StateDict(), average = StateDict()
         for (k, e) in sd {
             if k.hasPrefix("model.") { model.set(String(k.dropFirst(6)), e.tensor, dtype: e.dtype) }
             else if k.hasPrefix("optimizer.") { optimizer.set(String(k.dropFirst(10)), e.tensor, dtype: e.dtype) }
+            else if k.hasPrefix("average.") { average.set(String(k.dropFirst(8)), e.tensor, dtype: e.dtype) }
             else { throw CheckpointError.unexpectedKey(path: url.path, key: k) }
         }
-        return Checkpoint(model: model, optimizer: optimizer, info: info)
+        return Checkpoint(model: model, optimizer: optimizer, average: average, info: info)
     }
 }
 

@@ -36,6 +36,20 @@ public enum ScheduleKind: String, CaseIterable, Codable, Sendable, ExpressibleBy
     }
 }
 
+/// A running average of the weights kept beside them.
+public enum AveragingKind: String, CaseIterable, Codable, Sendable, ExpressibleByArgument {
+    case none, ema, lookahead
+
+    /// One line for the help.
+    public var summary: String {
+        switch self {
+        case .none: return "the weights as trained"
+        case .ema: return "an exponential moving average (PyTorch's AveragedModel, decay --ema-decay), evaluated and kept as the final model"
+        case .lookahead: return "airbench's lookahead: every 5 steps the average moves toward the weights by 0.95^5·(t/T)^3 and the weights become it"
+        }
+    }
+}
+
 /// How a data-parallel run of K processes scales the learning rate.
 public enum LRScaling: String, CaseIterable, Codable, Sendable, ExpressibleByArgument {
     case none, linear

@@ -61,6 +61,18 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Resize every image to this square before augmentation (nil: the data's own size), e.g.
     /// 224 for an ImageNet-stem model on CIFAR.
     public var resize: Int?
+    /// With the `onecycle` schedule, cycle the momentum (Adam's β₁) from 0.95 down to 0.85 at the
+    /// peak rate and back, as PyTorch's `OneCycleLR` does by default; false keeps `momentum`.
+    public var cycleMomentum = true
+    /// A running average of the weights (EMA or airbench's lookahead).
+    public var averaging = AveragingKind.none
+    /// Decay of the exponential moving average.
+    public var emaDecay: Float = 0.999
+    /// Train a whitening stem's bias (`fastnet`) for this many epochs, then freeze it (nil: never freeze).
+    public var whiteningBiasEpochs: Int?
+    /// Cutout: a square of this side, zero after normalization, at a random place in every
+    /// training image (nil: none).
+    public var cutout: Int?
     /// Output folder of the run.
     public var out: String
     /// The most pixels an image of an image folder may have (nil: `Image.defaultMaxPixels`).
@@ -104,5 +116,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         resize = try c.decodeIfPresent(Int.self, forKey: .resize)
         maxPixels = try c.decodeIfPresent(Int.self, forKey: .maxPixels)
         lrScaling = try c.decodeIfPresent(LRScaling.self, forKey: .lrScaling)
+        // Runs from before momentum cycling kept the momentum constant.
+        cycleMomentum = try c.decodeIfPresent(Bool.self, forKey: .cycleMomentum) ?? false
+        try read(.averaging, into: &averaging)
+        try read(.emaDecay, into: &emaDecay)
+        whiteningBiasEpochs = try c.decodeIfPresent(Int.self, forKey: .whiteningBiasEpochs)
+        cutout = try c.decodeIfPresent(Int.self, forKey: .cutout)
     }
 }

@@ -82,6 +82,16 @@ public final class Trainer {
     public let optimizer: Optimizer
     /// Learning rate for each global step (0-based), e.g. from an LR schedule.
     public var learningRate: (Int) -> Float
+    /// Momentum (Adam's β₁) for each global step from a schedule that cycles it, set on the
+    /// optimizer before the step (its `scheduledMomentum`); nil leaves the optimizer's alone.
+    public var momentum: ((Int) -> Float?)?
+    /// A running average of the weights, updated after every optimizer step: an EMA is what
+    /// the trainer evaluates and, at the end of the last epoch, what it keeps as the model; a
+    /// lookahead rewrites the weights itself every few steps.
+    public var averaging: WeightAveraging?
+    /// Called at the start of every epoch (1-based), a resumed one included, before its first
+    /// batch: e.g. to freeze parameters after some epochs.
+    public var beforeEpoch: ((_ epoch: Int) -> Void)?
     /// Label smoothing of the training loss.
     public var labelSmoothing: Float = 0
     /// Total epochs of the run.
@@ -164,6 +174,15 @@ public final class Trainer {
             throw CheckpointError.incompatible(path: url.path, reason: "\(error)")
         }
         var notes: [String] = []
+        if let averaging {
+            if ckpt.average.isEmpty {
+                notes.append("\(url.path) has no weight average: it starts again from the weights")
+            } else {
+                do { try averaging.loadStateDict(ckpt.average) } catch {
+                    throw CheckpointError.incompatible(path: url.path, reason: "its weight average: \(error)")
+                }
+            }
+        }
         if ckpt.optimizer.isEmpty {
             notes.append("\(url.path) has no optimizer state: the optimizer starts afresh (no momentum), so this run will not "
                          + "match one that was never interrupted")
@@ -203,6 +222,7 @@ public final class Trainer {
         while completedEpochs < epochs {
             let epoch = completedEpochs + 1
             let start = Date()
+            beforeEpoch?(epoch)
             model.train()
             Trainer.keepFrozenBatchNormsInEvaluation(model)
             // The totals of the steps before a resume are sums over all processes: the process that
@@ -218,6 +238,7 @@ public final class Trainer {
                 step += 1
                 lr = learningRate(globalStep)
                 optimizer.lr = lr
+                if let m = momentum?(globalStep) { optimizer.scheduledMomentum = m }
                 let logits = model(batch.images)
                 let loss = crossEntropy(logits, batch.labelIndices, labelSmoothing: labelSmoothing)
                 let value = try coordinator?.agreedLoss(loss.item()) ?? loss.item()
@@ -227,6 +248,7 @@ public final class Trainer {
                 try coordinator?.reduceGradients()
                 optimizer.step()
                 globalStep += 1
+                averaging?.afterStep()
                 let n = batch.count
                 totals.lossSum += Double(loss.item()) * Double(n)
                 totals.correct += Trainer.correctCount(logits, batch.labelIndices)
@@ -253,8 +275,11 @@ public final class Trainer {
                                        testLoss: nil, testAccuracy: nil, lr: Double(lr), seconds: 0,
                                        imagesPerSecond: Double(totals.seen) / max(trainSeconds, 1e-9))
             try coordinator?.synchronizeBuffers(model: model)
+            if epoch == epochs { averaging?.finish() }
             if let testLoader {
-                let r = try coordinator?.sum(Trainer.evaluationTotals(model, loader: testLoader)) ?? Trainer.evaluationTotals(model, loader: testLoader)
+                let evaluate = { try self.coordinator?.sum(Trainer.evaluationTotals(self.model, loader: testLoader))
+                    ?? Trainer.evaluationTotals(self.model, loader: testLoader) }
+                let r = try averaging?.evaluated(evaluate) ?? evaluate()
                 metrics.testLoss = r.meanLoss
                 metrics.testAccuracy = r.accuracy
             }
@@ -340,7 +365,8 @@ public final class Trainer {
         info?.batchesPerEpoch = trainLoader.batchCount
         let samples = info?.trainSamples ?? trainLoader.sampleOrder?.count ?? trainLoader.dataset.count
         info?.trainSamples = samples
-        return Checkpoint(model: model.stateDict(), optimizer: optimizer.stateDict(), info: info)
+        return Checkpoint(model: model.stateDict(), optimizer: optimizer.stateDict(), average: averaging?.stateDict() ?? StateDict(),
+                          info: info)
     }
 
     private func writeEpochOutputs(_ metrics: EpochMetrics) throws {
@@ -367,5 +393,49 @@ public final class Trainer {
         var text = ""
         for m in history { text += String(decoding: try encoder.encode(m), as: UTF8.self) + "\n" }
         try AtomicFile.write(Data(text.utf8), to: url)
+    }
+}
+
+/// A running average of the weights that a ``Trainer`` keeps.
+public enum WeightAveraging {
+    /// An exponential moving average: updated after every step, evaluated in place of the
+    /// weights, and copied into the model at the end of the last epoch.
+    case ema(ExponentialMovingAverage)
+    /// airbench's lookahead: it rewrites the weights itself (every few steps, and to the average
+    /// at its last step); the trainer evaluates the weights as they are.
+    case lookahead(Lookahead)
+
+    func afterStep() {
+        switch self {
+        case .ema(let e): e.update()
+        case .lookahead(let l): _ = l.step()
+        }
+    }
+
+    /// The end of the run: the EMA becomes the model.
+    func finish() {
+        if case .ema(let e) = self { e.copyAverageIntoModule() }
+    }
+
+    /// `body` run with the weights it evaluates: the EMA's in place of the model's.
+    func evaluated<R>(_ body: () throws -> R) rethrows -> R {
+        switch self {
+        case .ema(let e): return try e.withAveragedWeights(body)
+        case .lookahead: return try body()
+        }
+    }
+
+    func stateDict() -> StateDict {
+        switch self {
+        case .ema(let e): return e.stateDict()
+        case .lookahead(let l): return l.stateDict()
+        }
+    }
+
+    func loadStateDict(_ sd: StateDict) throws {
+        switch self {
+        case .ema(let e): try e.loadStateDict(sd)
+        case .lookahead(let l): try l.loadStateDict(sd)
+        }
     }
 }

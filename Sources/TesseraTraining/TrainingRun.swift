@@ -87,6 +87,27 @@ public struct TrainingRun {
         trainer = Trainer(model: model, optimizer: optimizer, epochs: config.epochs,
                           learningRate: { Float(sched.lr(at: $0)) }, train: trainLoader, test: testLoader)
         trainer.labelSmoothing = config.labelSmoothing
+        if sched.scheduledMomentum(at: 0) != nil {
+            guard optimizer.scheduledMomentum != nil else {
+                throw TrainSetupError.invalid("--schedule onecycle cycles the momentum, which \(config.optimizer.rawValue) does not have: pass --no-cycle-momentum")
+            }
+            trainer.momentum = { sched.scheduledMomentum(at: $0).map(Float.init) }
+        }
+        switch config.averaging {
+        case .none: break
+        case .ema:
+            guard config.emaDecay > 0 && config.emaDecay < 1 else { throw TrainSetupError.invalid("--ema-decay must be in (0, 1), got \(config.emaDecay)") }
+            trainer.averaging = .ema(ExponentialMovingAverage(model, decay: config.emaDecay))
+        case .lookahead:
+            trainer.averaging = .lookahead(Lookahead(model, totalSteps: max(config.epochs * stepsPerEpoch, 1)))
+        }
+        if let epochs = config.whiteningBiasEpochs {
+            guard let net = model as? CIFARFastNet else {
+                throw TrainSetupError.invalid("--whitening-bias-epochs applies to the fastnet models (a whitening stem); \(config.model) has none")
+            }
+            // Trained for `epochs` epochs, frozen from the next one on (again after a resume).
+            trainer.beforeEpoch = { epoch in if epoch > epochs { _ = net.freezeWhiteningBias() } }
+        }
         trainer.outputDirectory = URL(fileURLWithPath: config.out)
         trainer.checkpointInfo = CheckpointInfo(model: config.model, classNames: source.train.classNames, inputShape: shape.dims,
                                                 mean: source.mean, std: source.std)
@@ -137,6 +158,13 @@ public struct TrainingRun {
             }
         }
         transforms.append(Normalize(mean: source.mean, std: source.std))
+        if let c = config.cutout {
+            guard c > 0 && c <= min(shape.height, shape.width) else {
+                throw TrainSetupError.invalid("--cutout must be in 1…\(min(shape.height, shape.width)), got \(c)")
+            }
+            // After normalization, as the speed-run recipes do: the square reads as the data's mean.
+            transforms.append(Cutout(size: c))
+        }
         return Compose(transforms)
     }
 
@@ -169,14 +197,15 @@ public struct TrainingRun {
         let lr = config.lr * scale
         var base: LRSchedule
         switch config.schedule {
-        case .onecycle: base = OneCycleLR(maxLR: lr, totalSteps: total)
+        case .onecycle: base = OneCycleLR(maxLR: lr, totalSteps: total, cycleMomentum: config.cycleMomentum)
         case .cosine: base = CosineAnnealingLR(baseLR: lr, tMax: total)
         case .step: base = StepLR(baseLR: lr, stepSize: max(total / 3, 1), gamma: 0.1)
         case .multistep: base = MultiStepLR(baseLR: lr, milestones: [total / 2, total * 3 / 4], gamma: 0.1)
         case .constant: base = ConstantLR(baseLR: lr, factor: 1, totalIters: 0)
         case .triangle:
             // Linear from lr/5 up to lr over the first fifth of the run, then linearly down to ~0.
-            base = OneCycleLR(maxLR: lr, totalSteps: total, pctStart: 0.2, anneal: .linear, divFactor: 5, finalDivFactor: 1e6)
+            base = OneCycleLR(maxLR: lr, totalSteps: total, pctStart: 0.2, anneal: .linear, divFactor: 5, finalDivFactor: 1e6,
+                              cycleMomentum: false)
         }
         if config.warmupEpochs > 0 {
             let warmup = config.lrScaling == .linear ? LinearWarmup(baseLR: lr, warmupSteps: config.warmupEpochs * stepsPerEpoch, startFactor: 1 / scale)

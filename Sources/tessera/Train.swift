@@ -55,6 +55,13 @@ struct Train: ParsableCommand {
     var normBiasLrScale: Float?
     @Option(help: "Initialize from a safetensors state dict (e.g. exported from PyTorch); the head is replaced for the data's classes.") var initFrom: String?
     @Option(help: "Freeze parameters: \(FreezeMode.helpList(\.summary)). Frozen batch norms stay in evaluation mode.") var freeze: FreezeMode?
+    @Flag(inversion: .prefixedNo, help: "With --schedule onecycle, cycle the momentum (Adam's beta1) 0.95 -> 0.85 at the peak rate -> 0.95, as PyTorch's OneCycleLR (--no-cycle-momentum keeps --momentum).")
+    var cycleMomentum = true
+    @Option(help: "Average of the weights: \(AveragingKind.helpList(\.summary)). Default none.") var average: AveragingKind?
+    @Option(parsing: .unconditional, help: "Decay of --average ema, in (0, 1) (default 0.999).") var emaDecay: Float?
+    @Option(parsing: .unconditional, help: "Train fastnet's whitening bias this many epochs, then freeze it (airbench: 3).") var whiteningBiasEpochs: Int?
+    @Option(parsing: .unconditional, help: "Cutout: zero a square of this side at a random place in every training image, after normalization.")
+    var cutout: Int?
     @Option(parsing: .unconditional, help: "Resize every image to this square before augmentation, 8 to 4096 (e.g. 224 for an ImageNet-stem model on CIFAR; default: the data's size).")
     var resize: Int?
     @Option(parsing: .unconditional, help: "Refuse images of an image folder with more pixels (width x height) than this (default 89478485, PIL's warning limit).")
@@ -80,6 +87,11 @@ struct Train: ParsableCommand {
         if let translate { try Check.range(translate, 0...1024, "--translate") }
         if let normBiasLrScale { try Check.finite(normBiasLrScale, above: 0, "--norm-bias-lr-scale") }
         if let resize { try Check.range(resize, 8...4096, "--resize") }
+        if let emaDecay {
+            guard emaDecay > 0 && emaDecay < 1 else { throw ValidationError("--ema-decay must be in (0, 1), got \(emaDecay)") }
+        }
+        if let whiteningBiasEpochs { try Check.range(whiteningBiasEpochs, 0...100_000, "--whitening-bias-epochs") }
+        if let cutout { try Check.range(cutout, 1...4096, "--cutout") }
         if let maxPixels { try Check.positive(maxPixels, "--max-pixels") }
         if let model, !ModelZoo.names.contains(model) {
             throw ValidationError("--model: unknown model '\(model)'; available: \(ModelZoo.names.joined(separator: ", "))")
@@ -99,6 +111,8 @@ struct Train: ParsableCommand {
         note(testSubset != nil, "--test-subset"); note(!augment, "--no-augment"); note(flip != nil, "--flip")
         note(translate != nil, "--translate"); note(normBiasLrScale != nil, "--norm-bias-lr-scale"); note(initFrom != nil, "--init-from")
         note(freeze != nil, "--freeze"); note(lrScaling != nil, "--lr-scaling"); note(resize != nil, "--resize")
+        note(!cycleMomentum, "--no-cycle-momentum"); note(average != nil, "--average"); note(emaDecay != nil, "--ema-decay")
+        note(whiteningBiasEpochs != nil, "--whitening-bias-epochs"); note(cutout != nil, "--cutout")
         return given
     }
 
@@ -208,6 +222,8 @@ struct Train: ParsableCommand {
             config.initFrom = initFrom.map(absolutePath); config.freeze = freeze ?? d.freeze
             config.flip = flip; config.translate = translate; config.normBiasLRScale = normBiasLrScale
             config.lrScaling = lrScaling; config.resize = resize; config.maxPixels = maxPixels
+            config.cycleMomentum = cycleMomentum; config.averaging = average ?? d.averaging; config.emaDecay = emaDecay ?? d.emaDecay
+            config.whiteningBiasEpochs = whiteningBiasEpochs; config.cutout = cutout
         }
         return config
     }

@@ -12,8 +12,12 @@ final class InterruptionTests: XCTestCase {
         var c = TrainConfig(data: try TestPaths.data("cifar-10-batches-bin"), out: out.path)
         c.model = "mlp"; c.epochs = epochs; c.batchSize = 50; c.subset = subset; c.testSubset = 100
         c.optimizer = .sgd; c.lr = 0.05; c.schedule = .onecycle; c.labelSmoothing = 0.1; c.threads = 1
+        tweak(&c)
         return c
     }
+
+    /// Changes every configuration this test class builds (one test's variation of the run).
+    private var tweak: (inout TrainConfig) -> Void = { _ in }
 
     override func tearDown() { Interruption.reset() }
 
@@ -54,6 +58,49 @@ final class InterruptionTests: XCTestCase {
             XCTAssertEqual(resumed.trainer.history.map(\.trainLoss), straight.trainer.history.map(\.trainLoss),
                            "the interrupted epoch reports the same training loss")
         }
+    }
+
+    func testRunsThatAverageTheirWeightsResumeBitForBitWithTheAverage() throws {
+        for averaging in [AveragingKind.lookahead, .ema] {
+            tweak = { $0.averaging = averaging; $0.emaDecay = 0.9 }
+            let straight = try TrainingRun(config: config(out: TestPaths.temporaryDirectory(self)))
+            straight.trainer.showProgress = false
+            try straight.trainer.fit()
+            let resumed = try interruptedThenResumed(epoch: 1, step: 8, signal: SIGTERM, out: TestPaths.temporaryDirectory(self))
+            XCTAssertEqual(weights(resumed), weights(straight), "\(averaging): the resumed run ends as the uninterrupted one")
+            XCTAssertEqual(resumed.trainer.history.map(\.testAccuracy), straight.trainer.history.map(\.testAccuracy), "\(averaging)")
+            let saved = try Checkpoint.load(from: URL(fileURLWithPath: resumed.config.out).appendingPathComponent("last.safetensors"))
+            XCTAssertFalse(saved.average.isEmpty, "\(averaging): the checkpoint carries the average")
+        }
+        // The EMA is what the last epoch evaluates and keeps: the weights differ from a run without it.
+        tweak = { _ in }
+        let plain = try TrainingRun(config: config(out: TestPaths.temporaryDirectory(self)))
+        plain.trainer.showProgress = false
+        try plain.trainer.fit()
+        tweak = { $0.averaging = .ema; $0.emaDecay = 0.9 }
+        let averaged = try TrainingRun(config: config(out: TestPaths.temporaryDirectory(self)))
+        averaged.trainer.showProgress = false
+        try averaged.trainer.fit()
+        XCTAssertNotEqual(weights(plain), weights(averaged))
+        tweak = { _ in }
+    }
+
+    func testOneCycleCyclesTheMomentumOfTheRunAndNoCycleMomentumKeepsIt() throws {
+        let cycled = try TrainingRun(config: config(out: TestPaths.temporaryDirectory(self)))
+        XCTAssertEqual(cycled.trainer.momentum?(0) ?? .nan, 0.95, accuracy: 1e-6, "the cycle starts at its highest momentum")
+        let total = cycled.config.epochs * cycled.trainer.trainLoader.batchCount
+        XCTAssertEqual(cycled.trainer.momentum?(Int(0.3 * Double(total)) - 1) ?? .nan, 0.85, accuracy: 1e-3, "and is lowest at the peak rate")
+        var seen: [Float] = []
+        cycled.trainer.showProgress = false
+        cycled.trainer.epochs = 1
+        cycled.trainer.afterStep = { _, _ in seen.append(cycled.optimizer.scheduledMomentum!) }
+        try cycled.trainer.fit()
+        XCTAssertEqual(seen.first ?? .nan, 0.95, accuracy: 1e-6)
+        XCTAssertLessThan(seen.last!, 0.95, "the optimizer's momentum follows the schedule")
+        tweak = { $0.cycleMomentum = false }
+        let fixed = try TrainingRun(config: config(out: TestPaths.temporaryDirectory(self)))
+        XCTAssertNil(fixed.trainer.momentum, "--no-cycle-momentum keeps --momentum")
+        tweak = { _ in }
     }
 
     func testASignalAtTheLastStepOfAnEpochStopsAfterItsCheckpoint() throws {

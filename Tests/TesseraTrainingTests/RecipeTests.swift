@@ -4,6 +4,7 @@ import ArgumentParser
 import Tessera
 import TesseraNN
 import TesseraVision
+import TesseraTestSupport
 @testable import TesseraTraining
 
 /// The pieces of the fast CIFAR-10 recipe: test-time augmentation, the triangle schedule,
@@ -65,6 +66,27 @@ final class RecipeTests: XCTestCase {
         XCTAssertNil(c.flip)
         XCTAssertNil(c.translate)
         XCTAssertNil(c.normBiasLRScale)
+    }
+
+    func testTheWhiteningBiasTrainsItsEpochsThenStaysAndCutoutFollowsNormalization() throws {
+        let data = try tinyImageFolder(trainPerClass: 4)
+        var c = TrainConfig(data: data, out: try TestPaths.temporaryDirectory(self).path)
+        c.model = "fastnet"; c.batchSize = 4; c.epochs = 3; c.lr = 0.05; c.schedule = .triangle; c.threads = 1
+        c.whiteningBiasEpochs = 1; c.cutout = 8; c.testSubset = 2
+        let run = try TrainingRun(config: c)
+        let names = (run.trainer.trainLoader.transform as! Compose).transforms.map { String(describing: type(of: $0)) }
+        XCTAssertEqual(names.suffix(2), ["Normalize", "Cutout"])
+        let bias = try XCTUnwrap(run.model.namedParameters().first { $0.name == "whiten.bias" }?.tensor)
+        var perEpoch: [Int: [Float]] = [:]
+        run.trainer.showProgress = false
+        run.trainer.afterStep = { epoch, _ in perEpoch[epoch] = bias.scalars }
+        let before = bias.scalars
+        try run.trainer.fit()
+        XCTAssertNotEqual(perEpoch[1], before, "epoch 1 trains the whitening bias")
+        XCTAssertEqual(perEpoch[2], perEpoch[1], "from epoch 2 on it is frozen")
+        XCTAssertEqual(perEpoch[3], perEpoch[1])
+        c.model = "resnet20"
+        XCTAssertThrowsError(try TrainingRun(config: c)) { XCTAssertTrue("\($0)".contains("whitening stem"), "\($0)") }
     }
 
     func testRecipeOptionsBuildTheTriangleScheduleBiasGroupAndAugmentation() throws {
