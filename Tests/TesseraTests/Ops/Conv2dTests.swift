@@ -36,7 +36,11 @@ final class Conv2dTests: XCTestCase {
             // shows at about 1e-6 of the output's scale.
             TensorCheck.close(y, yRef, rtol: 1e-4, atol: 1e-4, "Winograd forward \(threads)", file: file, line: line)
             TensorCheck.close(dx, dxRef, rtol: 1e-4, atol: 1e-4, "input gradient \(threads)", file: file, line: line)
-            TensorCheck.close(dw, dwRef, rtol: 1e-4, atol: 1e-4, "Winograd weight gradient \(threads)", file: file, line: line)
+            // The weight gradient sums N·H·W products per entry (5,120 at [5, 16, 32, 32]): entries of
+            // order √(N·H·W), so an entry near zero keeps the rounding of its large partial sums, and
+            // the reference's own order changes with the BLAS kernel and the thread count.
+            let dwScale = Double((n * h * w)).squareRoot()
+            TensorCheck.close(dw, dwRef, rtol: 1e-4, atol: 1e-5 * dwScale, "Winograd weight gradient \(threads)", file: file, line: line)
         }
     }
 
