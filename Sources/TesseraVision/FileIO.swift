@@ -20,27 +20,9 @@ struct FileIOError: Error, CustomStringConvertible {
     var description: String { "\(path): \(reason)" }
 
     static func errno(_ path: String, _ what: String) -> FileIOError {
-        let code = Glibc_errno()
+        let code = SystemCall.errno
         return FileIOError(path: path, reason: "\(what): \(String(cString: strerror(code)))", notFound: code == ENOENT)
     }
-}
-
-@inline(__always) private func Glibc_errno() -> Int32 {
-    #if canImport(Darwin)
-    return Darwin.errno
-    #else
-    return errno
-    #endif
-}
-
-@inline(__always) private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
-    #if canImport(Darwin)
-    return Darwin.read(fd, buffer, count)
-    #elseif canImport(Musl)
-    return Musl.read(fd, buffer, count)
-    #else
-    return Glibc.read(fd, buffer, count)
-    #endif
 }
 
 enum FileIO {
@@ -73,9 +55,9 @@ enum FileIO {
         defer { close(fd) }
         var done = 0
         while done < buffer.count {
-            let n = systemRead(fd, buffer.baseAddress! + done, buffer.count - done)
+            let n = SystemCall.read(fd, buffer.baseAddress! + done, buffer.count - done)
             if n < 0 {
-                if Glibc_errno() == EINTR { continue }
+                if SystemCall.errno == EINTR { continue }
                 throw FileIOError.errno(path, "read failed")
             }
             if n == 0 {

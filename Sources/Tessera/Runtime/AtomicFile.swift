@@ -43,9 +43,9 @@ public enum AtomicFile {
         defer { if !ok { unlink(temp) } }
         var done = 0
         while done < bytes.count {
-            let n = Glibc_write(fd, bytes.baseAddress! + done, bytes.count - done)
+            let n = SystemCall.write(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
-                if errnoValue() == EINTR { continue }
+                if SystemCall.errno == EINTR { continue }
                 let reason = lastError()
                 close(fd)
                 throw FileWriteError(path: path, reason: reason)
@@ -86,23 +86,41 @@ public enum AtomicFile {
         return removed
     }
 
-    private static func errnoValue() -> Int32 {
+    private static func lastError() -> String { String(cString: strerror(SystemCall.errno)) }
+}
+
+/// The few POSIX calls the file code makes, under one name on Linux (Glibc, Musl) and macOS.
+public enum SystemCall {
+    /// The calling thread's `errno`.
+    public static var errno: Int32 {
         #if canImport(Darwin)
         return Darwin.errno
+        #elseif canImport(Musl)
+        return Musl.errno
         #else
-        return errno
+        return Glibc.errno
         #endif
     }
 
-    private static func lastError() -> String { String(cString: strerror(errnoValue())) }
-
-    private static func Glibc_write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
+    /// `read(2)`: up to `count` bytes from `fd` into `buffer`; the bytes read, 0 at the end, −1 on error.
+    public static func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
         #if canImport(Darwin)
-        return Darwin.write(fd, p, n)
+        return Darwin.read(fd, buffer, count)
         #elseif canImport(Musl)
-        return Musl.write(fd, p, n)
+        return Musl.read(fd, buffer, count)
         #else
-        return Glibc.write(fd, p, n)
+        return Glibc.read(fd, buffer, count)
+        #endif
+    }
+
+    /// `write(2)`: up to `count` bytes of `buffer` to `fd`; the bytes written, −1 on error.
+    public static func write(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+        #if canImport(Darwin)
+        return Darwin.write(fd, buffer, count)
+        #elseif canImport(Musl)
+        return Musl.write(fd, buffer, count)
+        #else
+        return Glibc.write(fd, buffer, count)
         #endif
     }
 }
