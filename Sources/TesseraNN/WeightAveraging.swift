@@ -101,6 +101,24 @@ public class WeightAverage {
         return sd
     }
 
+    /// A state dict of the subclass's counter `key` (int64) and `module.<name>` for every averaged tensor.
+    func stateDict(counter key: String, _ value: Int) -> StateDict {
+        var sd = StateDict()
+        sd.set(key, Tensor(scalar: Float(value)), dtype: .int64)
+        for name in names { sd.set("module." + name, averaged[name]!.clone(), dtype: dtypes[name]!) }
+        return sd
+    }
+
+    /// Loads the averaged tensors of a state dict written by `stateDict(counter:_:)` and returns
+    /// its counter `key`.
+    func loadState(_ sd: StateDict, counter key: String) throws -> Int {
+        guard let n = sd[key], n.count == 1, let value = Int(exactly: n.item()), value >= 0 else {
+            throw OptimizerStateError(message: "\(typeName): missing or invalid '\(key)'")
+        }
+        try loadAveraged(from: sd, prefix: "module.")
+        return value
+    }
+
     /// Replaces the averaged values from `module.<name>` entries of `sd` (every name must be there).
     func loadAveraged(from sd: StateDict, prefix: String) throws {
         var loaded: [String: Tensor] = [:]
@@ -186,23 +204,12 @@ public final class ExponentialMovingAverage: WeightAverage {
 
     /// The average as PyTorch's `AveragedModel.state_dict()` names it: `n_averaged` (int64) and
     /// `module.<name>` for every tensor.
-    public func stateDict() -> StateDict {
-        var sd = StateDict()
-        sd.set("n_averaged", Tensor(scalar: Float(updateCount)), dtype: .int64)
-        for name in names { sd.set("module." + name, averaged[name]!.clone(), dtype: dtypes[name]!) }
-        return sd
-    }
+    public func stateDict() -> StateDict { stateDict(counter: "n_averaged", updateCount) }
 
     /// Restores an average written by ``stateDict()``.
     /// - Parameter sd: `n_averaged` and `module.<name>` for every averaged name.
     /// - Throws: `OptimizerStateError` when an entry is missing, of the wrong shape or not finite.
-    public func loadStateDict(_ sd: StateDict) throws {
-        guard let n = sd["n_averaged"], n.count == 1, let count = Int(exactly: n.item()), count >= 0 else {
-            throw OptimizerStateError(message: "ExponentialMovingAverage: missing or invalid 'n_averaged'")
-        }
-        try loadAveraged(from: sd, prefix: "module.")
-        updateCount = count
-    }
+    public func loadStateDict(_ sd: StateDict) throws { updateCount = try loadState(sd, counter: "n_averaged") }
 }
 
 /// The weight averaging of the airbench CIFAR-10 recipes ("lookahead"): every ``interval``
@@ -292,21 +299,10 @@ public final class Lookahead: WeightAverage {
     }
 
     /// The state for a checkpoint: `step` (int64) and `module.<name>` for every averaged tensor.
-    public func stateDict() -> StateDict {
-        var sd = StateDict()
-        sd.set("step", Tensor(scalar: Float(stepCount)), dtype: .int64)
-        for name in names { sd.set("module." + name, averaged[name]!.clone(), dtype: dtypes[name]!) }
-        return sd
-    }
+    public func stateDict() -> StateDict { stateDict(counter: "step", stepCount) }
 
     /// Restores a state written by ``stateDict()``.
     /// - Parameter sd: `step` and `module.<name>` for every averaged name.
     /// - Throws: `OptimizerStateError` when an entry is missing, of the wrong shape or not finite.
-    public func loadStateDict(_ sd: StateDict) throws {
-        guard let s = sd["step"], s.count == 1, let step = Int(exactly: s.item()), step >= 0 else {
-            throw OptimizerStateError(message: "Lookahead: missing or invalid 'step'")
-        }
-        try loadAveraged(from: sd, prefix: "module.")
-        stepCount = step
-    }
+    public func loadStateDict(_ sd: StateDict) throws { stepCount = try loadState(sd, counter: "step") }
 }
