@@ -28,19 +28,23 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// A fixture case's initial "w" and "b" as fresh leaves that require a gradient.
+    private func leaves(_ c: [String: Any]) -> [(name: String, tensor: Tensor)] {
+        let initial = JSONFixture.tensors(c["initial"])
+        return ["w", "b"].map { n in
+            var t = initial[n]!.clone()
+            t.requiresGrad = true
+            return (n, t)
+        }
+    }
+
     func testEveryOptimizerMatchesPyTorchAfterEveryStep() throws {
         let fixture = try JSONFixture.object("optimizers.json", in: .module)
         let cases = fixture["cases"] as! [[String: Any]]
         XCTAssertGreaterThanOrEqual(cases.count, 9)
         for c in cases {
             let name = c["name"] as! String
-            let initial = JSONFixture.tensors(c["initial"])
-            let names = ["w", "b"]
-            let params: [(name: String, tensor: Tensor)] = names.map { n in
-                var t = initial[n]!.clone()
-                t.requiresGrad = true
-                return (n, t)
-            }
+            let params = leaves(c)
             let opt = makeOptimizer(c["optimizer"] as! String, c["hyper"] as! [String: Any], params)
             let steps = c["steps"] as! [[String: Any]]
             XCTAssertGreaterThanOrEqual(steps.count, 5, name)
@@ -65,12 +69,7 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(cases.count, 3)
         for c in cases {
             let name = c["name"] as! String
-            let initial = JSONFixture.tensors(c["initial"])
-            let params: [(name: String, tensor: Tensor)] = ["w", "b"].map { n in
-                var t = initial[n]!.clone()
-                t.requiresGrad = true
-                return (n, t)
-            }
+            let params = leaves(c)
             let opt = makeOptimizer(c["optimizer"] as! String, c["hyper"] as! [String: Any], params)
             let schedule = OneCycleLR(maxLR: number(c["max_lr"])!, totalSteps: c["total_steps"] as! Int)
             let scheduler = LRScheduler(opt, schedule: schedule)

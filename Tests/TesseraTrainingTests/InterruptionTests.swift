@@ -19,6 +19,14 @@ final class InterruptionTests: XCTestCase {
     /// Changes every configuration this test class builds (one test's variation of the run).
     private var tweak: (inout TrainConfig) -> Void = { _ in }
 
+    /// A two-epoch run stopped after its first epoch, its checkpoint in `out`.
+    private func firstOfTwoEpochs(out: URL) throws {
+        let run = try TrainingRun(config: config(out: out, epochs: 2))
+        run.trainer.showProgress = false
+        run.trainer.epochs = 1
+        try run.trainer.fit()
+    }
+
     override func tearDown() { Interruption.reset() }
 
     private func weights(_ run: TrainingRun) -> [String: [Float]] {
@@ -132,10 +140,7 @@ final class InterruptionTests: XCTestCase {
 
     func testAResumeAfterTheDataShrankIsRefusedWithTheReason() throws {
         let out = try TestPaths.temporaryDirectory(self)
-        let run = try TrainingRun(config: config(out: out, epochs: 2))
-        run.trainer.showProgress = false
-        run.trainer.epochs = 1
-        try run.trainer.fit()
+        try firstOfTwoEpochs(out: out)
         let shrunk = try TrainingRun(config: config(out: out, epochs: 2, subset: 250))
         XCTAssertThrowsError(try shrunk.trainer.resume(from: out.appendingPathComponent("last.safetensors"))) { error in
             XCTAssertTrue("\(error)".contains("the data changed since the run started"), "\(error)")
@@ -151,10 +156,7 @@ final class InterruptionTests: XCTestCase {
 
     func testACheckpointWithoutOptimizerStateResumesWithANoteThatItIsNotExact() throws {
         let out = try TestPaths.temporaryDirectory(self)
-        let run = try TrainingRun(config: config(out: out, epochs: 2))
-        run.trainer.showProgress = false
-        run.trainer.epochs = 1
-        try run.trainer.fit()
+        try firstOfTwoEpochs(out: out)
         let path = out.appendingPathComponent("last.safetensors")
         var ckpt = try Checkpoint.load(from: path)
         ckpt.optimizer = StateDict()

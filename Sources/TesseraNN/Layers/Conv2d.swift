@@ -33,13 +33,8 @@ public final class Conv2d: Module {
         precondition(kernelSize.h > 0 && kernelSize.w > 0 && stride.h > 0 && stride.w > 0 && dilation.h > 0 && dilation.w > 0
                      && padding.h >= 0 && padding.w >= 0,
                      "Conv2d: kernel \(kernelSize), stride \(stride), dilation \(dilation) must be positive and padding \(padding) non-negative")
-        self.inChannels = inChannels
-        self.outChannels = outChannels
-        self.kernelSize = kernelSize
-        self.stride = stride
-        self.padding = padding
-        self.dilation = dilation
-        self.groups = groups
+        (self.inChannels, self.outChannels, self.kernelSize, self.groups) = (inChannels, outChannels, kernelSize, groups)
+        (self.stride, self.padding, self.dilation) = (stride, padding, dilation)
         let (w, b) = Init.defaultWeightAndBias([outChannels, inChannels / groups, kernelSize.h, kernelSize.w], bias: bias)
         self.weight = w
         self.bias = b

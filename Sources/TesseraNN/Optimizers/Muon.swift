@@ -162,16 +162,9 @@ public final class Muon: Optimizer {
         checkHyper(!others.nesterov || others.momentum > 0, "Muon: others.nesterov requires others.momentum > 0")
         checkHyper(others.weightDecay >= 0 && others.weightDecay.isFinite,
                    "Muon: others.weightDecay must be >= 0, got \(others.weightDecay)")
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.steps = steps
-        self.eps = eps
-        self.weightDecay = weightDecay
-        self.scalesByShape = scalesByShape
-        self.normalizesWeights = normalizesWeights
-        self.orthogonalizedNames = orthogonalized
-        self.excludedNames = excluding
-        self.others = others
+        (self.momentum, self.nesterov, self.steps, self.eps, self.weightDecay) = (momentum, nesterov, steps, eps, weightDecay)
+        (self.scalesByShape, self.normalizesWeights) = (scalesByShape, normalizesWeights)
+        (self.orthogonalizedNames, self.excludedNames, self.others) = (orthogonalized, excluding, others)
         if let module { super.init(module, lr: lr) } else { super.init(parameters: parameters ?? [], lr: lr) }
     }
 

@@ -55,13 +55,8 @@ struct WinogradF23 {
     /// The kernel for a convolution ``applies(_:groups:outChannels:)`` accepts.
     init(geo: ConvGeometry, n: Int, outChannels: Int) {
         precondition(WinogradF23.applies(geo, groups: 1, outChannels: outChannels), "WinogradF23: geometry \(geo) does not apply")
-        self.geo = geo
-        self.n = n
-        self.outChannels = outChannels
-        tilesH = (geo.outH + 1) / 2
-        tilesW = (geo.outW + 1) / 2
-        lanesC = vectorLanes(geo.channels)
-        lanesO = vectorLanes(outChannels)
+        (self.geo, self.n, self.outChannels) = (geo, n, outChannels)
+        (tilesH, tilesW, lanesC, lanesO) = winogradTiling(geo, outChannels: outChannels, tile: 2)
     }
 
     var tilesPerImage: Int { tilesH * tilesW }
@@ -246,6 +241,12 @@ struct WinogradF23 {
             tk_wino23_weights(w, O, C, LO, channels.lowerBound, channels.upperBound, u)
         }
     }
+}
+
+/// Tiles of `tile` × `tile` outputs along the height and width (the last may hang over the edge),
+/// and the channels and output channels rounded up to whole vectors (``vectorLanes(_:)``).
+func winogradTiling(_ geo: ConvGeometry, outChannels: Int, tile: Int) -> (tilesH: Int, tilesW: Int, lanesC: Int, lanesO: Int) {
+    ((geo.outH + tile - 1) / tile, (geo.outW + tile - 1) / tile, vectorLanes(geo.channels), vectorLanes(outChannels))
 }
 
 /// `n` channels rounded up to whole vectors of the channels-last Winograd kernels: a multiple of

@@ -60,13 +60,8 @@ struct WinogradStride2 {
     /// The kernel for a convolution ``applies(_:groups:outChannels:)`` accepts.
     init(geo: ConvGeometry, n: Int, outChannels: Int) {
         precondition(WinogradStride2.applies(geo, groups: 1, outChannels: outChannels), "WinogradStride2: geometry \(geo) does not apply")
-        self.geo = geo
-        self.n = n
-        self.outChannels = outChannels
-        tilesH = (geo.outH + 3) / 4
-        tilesW = (geo.outW + 3) / 4
-        lanesC = vectorLanes(geo.channels)
-        lanesO = vectorLanes(outChannels)
+        (self.geo, self.n, self.outChannels) = (geo, n, outChannels)
+        (tilesH, tilesW, lanesC, lanesO) = winogradTiling(geo, outChannels: outChannels, tile: 4)
     }
 
     var tilesPerImage: Int { tilesH * tilesW }
