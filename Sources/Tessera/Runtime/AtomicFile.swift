@@ -89,38 +89,27 @@ public enum AtomicFile {
     private static func lastError() -> String { String(cString: strerror(SystemCall.errno)) }
 }
 
+/// The C library's `read`, `write` and `errno`, named once for each platform (inside
+/// ``SystemCall`` the unqualified names would be its own members).
+#if canImport(Darwin)
+private let libcRead = Darwin.read, libcWrite = Darwin.write
+private var libcErrno: Int32 { Darwin.errno }
+#elseif canImport(Musl)
+private let libcRead = Musl.read, libcWrite = Musl.write
+private var libcErrno: Int32 { Musl.errno }
+#else
+private let libcRead = Glibc.read, libcWrite = Glibc.write
+private var libcErrno: Int32 { Glibc.errno }
+#endif
+
 /// The few POSIX calls the file code makes, under one name on Linux (Glibc, Musl) and macOS.
 public enum SystemCall {
     /// The calling thread's `errno`.
-    public static var errno: Int32 {
-        #if canImport(Darwin)
-        return Darwin.errno
-        #elseif canImport(Musl)
-        return Musl.errno
-        #else
-        return Glibc.errno
-        #endif
-    }
+    public static var errno: Int32 { libcErrno }
 
     /// `read(2)`: up to `count` bytes from `fd` into `buffer`; the bytes read, 0 at the end, −1 on error.
-    public static func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
-        #if canImport(Darwin)
-        return Darwin.read(fd, buffer, count)
-        #elseif canImport(Musl)
-        return Musl.read(fd, buffer, count)
-        #else
-        return Glibc.read(fd, buffer, count)
-        #endif
-    }
+    public static func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { libcRead(fd, buffer, count) }
 
     /// `write(2)`: up to `count` bytes of `buffer` to `fd`; the bytes written, −1 on error.
-    public static func write(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-        #if canImport(Darwin)
-        return Darwin.write(fd, buffer, count)
-        #elseif canImport(Musl)
-        return Musl.write(fd, buffer, count)
-        #else
-        return Glibc.write(fd, buffer, count)
-        #endif
-    }
+    public static func write(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { libcWrite(fd, buffer, count) }
 }
