@@ -70,5 +70,7 @@ do {
     let rank = communicator.map { String($0.rank) } ?? "?"
     let when = String(format: "%.3f", Date().timeIntervalSince1970)
     FileHandle.standardError.write(Data("rank \(rank): \(current) FAILED at unix time \(when): \(error)\n".utf8))
+    // Every rank reports an agreed failure before any exits (mpirun stops the job at the first exit).
+    if (error as? DistributedError)?.isRaisedOnEveryRank == true { try? communicator?.barrier() }
     exit(1)
 }

@@ -24,6 +24,15 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable, Sendabl
     /// The communicator failed earlier and cannot be used any more.
     case communicatorFailed(earlier: String)
 
+    /// Whether every rank throws this error at the same point, having decided it from data every
+    /// rank gathered (a ``configurationMismatch(what:details:)``). A process that reports such an
+    /// error can wait at a barrier before it exits, so that every rank's message is out before
+    /// the launcher, seeing the first exit, stops the others.
+    public var isRaisedOnEveryRank: Bool {
+        if case .configurationMismatch = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case let .mpi(call, code, message):

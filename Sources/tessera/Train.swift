@@ -75,23 +75,23 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         if let epochs { try Check.positive(epochs, "--epochs") }
-        if let batchSize { try Check.range(batchSize, 1...65536, "--batch-size") }
+        if let batchSize { try Check.range(batchSize, TrainConfig.Limits.batchSize, "--batch-size") }
         if let lr { try Check.finite(lr, above: 0, "--lr") }
         if let momentum { try Check.fraction(momentum, "--momentum") }
         if let weightDecay { try Check.finite(weightDecay, atLeast: 0, "--weight-decay") }
         if let warmupEpochs { try Check.range(warmupEpochs, 0...(epochs ?? Train.defaults.epochs), "--warmup-epochs") }
         if let labelSmoothing { try Check.fraction(labelSmoothing, "--label-smoothing") }
-        if let threads { try Check.range(threads, 1...1024, "--threads") }
+        if let threads { try Check.range(threads, TrainConfig.Limits.threads, "--threads") }
         if let subset { try Check.positive(subset, "--subset") }
         if let testSubset { try Check.positive(testSubset, "--test-subset") }
-        if let translate { try Check.range(translate, 0...1024, "--translate") }
+        if let translate { try Check.range(translate, TrainConfig.Limits.translate, "--translate") }
         if let normBiasLrScale { try Check.finite(normBiasLrScale, above: 0, "--norm-bias-lr-scale") }
-        if let resize { try Check.range(resize, 8...4096, "--resize") }
+        if let resize { try Check.range(resize, TrainConfig.Limits.resize, "--resize") }
         if let emaDecay {
             guard emaDecay > 0 && emaDecay < 1 else { throw ValidationError("--ema-decay must be in (0, 1), got \(emaDecay)") }
         }
-        if let whiteningBiasEpochs { try Check.range(whiteningBiasEpochs, 0...100_000, "--whitening-bias-epochs") }
-        if let cutout { try Check.range(cutout, 1...4096, "--cutout") }
+        if let whiteningBiasEpochs { try Check.range(whiteningBiasEpochs, TrainConfig.Limits.whiteningBiasEpochs, "--whitening-bias-epochs") }
+        if let cutout { try Check.range(cutout, TrainConfig.Limits.cutout, "--cutout") }
         if let maxPixels { try Check.positive(maxPixels, "--max-pixels") }
         if let model, !ModelZoo.names.contains(model) {
             throw ValidationError("--model: unknown model '\(model)'; available: \(ModelZoo.names.joined(separator: ", "))")
@@ -182,6 +182,8 @@ struct Train: ParsableCommand {
             Foundation.exit(2)
         } catch {
             FileHandle.standardError.write(Data("\(prefix)error: \(error)\n".utf8))
+            // Every rank reports an agreed failure before any exits (mpirun stops the job at the first exit).
+            if (error as? DistributedError)?.isRaisedOnEveryRank == true { try? communicator?.barrier() }
             Foundation.exit(1)
         }
     }
