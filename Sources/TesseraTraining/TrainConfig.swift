@@ -1,5 +1,6 @@
 import Foundation
 import Tessera
+import TesseraModels
 
 /// The version of Tessera.
 public enum TesseraVersion {
@@ -122,5 +123,60 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         try read(.emaDecay, into: &emaDecay)
         whiteningBiasEpochs = try c.decodeIfPresent(Int.self, forKey: .whiteningBiasEpochs)
         cutout = try c.decodeIfPresent(Int.self, forKey: .cutout)
+    }
+}
+
+extension TrainConfig {
+    /// The allowed values of the settings with a range, shared by the command line's validation
+    /// and ``validate()``.
+    public enum Limits {
+        /// Images per batch.
+        public static let batchSize = 1...65536
+        /// Compute threads.
+        public static let threads = 1...1024
+        /// Random-crop padding, in pixels.
+        public static let translate = 0...1024
+        /// The side images are resized to.
+        public static let resize = 8...4096
+        /// Epochs before the whitening bias is frozen.
+        public static let whiteningBiasEpochs = 0...100_000
+        /// The side of the cutout square.
+        public static let cutout = 1...4096
+    }
+
+    /// Throws ``TrainSetupError/invalid(_:)`` naming the first setting that no run can use (a
+    /// batch of 0, a non-finite rate, a momentum of 1 or more, …): what the command line refuses
+    /// when it parses its options, checked again for a configuration from elsewhere — a
+    /// `config.json` read by `--resume`, or one built in Swift. `source` names where it came from.
+    public func validate(source: String = "the configuration") throws {
+        func refuse(_ name: String, _ allowed: String, _ value: Any) throws -> Never {
+            throw TrainSetupError.invalid("\(source): \(name) must be \(allowed), got \(value)")
+        }
+        func inRange(_ value: Int, _ allowed: ClosedRange<Int>, _ name: String) throws {
+            if !allowed.contains(value) { try refuse(name, "in \(allowed.lowerBound)…\(allowed.upperBound)", value) }
+        }
+        func fraction(_ value: Float, _ name: String) throws {
+            if !(value.isFinite && value >= 0 && value < 1) { try refuse(name, "in [0, 1)", value) }
+        }
+        if !ModelZoo.names.contains(model) { try refuse("model", "one of \(ModelZoo.names.joined(separator: ", "))", "'\(model)'") }
+        if epochs < 1 { try refuse("epochs", "1 or more", epochs) }
+        try inRange(batchSize, Limits.batchSize, "batchSize")
+        if !(lr.isFinite && lr > 0) { try refuse("lr", "a finite number above 0", lr) }
+        try fraction(momentum, "momentum")
+        if !(weightDecay.isFinite && weightDecay >= 0) { try refuse("weightDecay", "a finite number of at least 0", weightDecay) }
+        try inRange(warmupEpochs, 0...epochs, "warmupEpochs")
+        try fraction(labelSmoothing, "labelSmoothing")
+        try inRange(threads, Limits.threads, "threads")
+        if let subset, subset < 1 { try refuse("subset", "1 or more", subset) }
+        if let testSubset, testSubset < 1 { try refuse("testSubset", "1 or more", testSubset) }
+        if let translate { try inRange(translate, Limits.translate, "translate") }
+        if let normBiasLRScale, !(normBiasLRScale.isFinite && normBiasLRScale > 0) {
+            try refuse("normBiasLRScale", "a finite number above 0", normBiasLRScale)
+        }
+        if let resize { try inRange(resize, Limits.resize, "resize") }
+        if !(emaDecay > 0 && emaDecay < 1) { try refuse("emaDecay", "in (0, 1)", emaDecay) }
+        if let whiteningBiasEpochs { try inRange(whiteningBiasEpochs, Limits.whiteningBiasEpochs, "whiteningBiasEpochs") }
+        if let cutout { try inRange(cutout, Limits.cutout, "cutout") }
+        if let maxPixels, maxPixels < 1 { try refuse("maxPixels", "1 or more", maxPixels) }
     }
 }

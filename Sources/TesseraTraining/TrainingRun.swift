@@ -33,6 +33,7 @@ public struct TrainingRun {
     /// as in the single process; the test loader takes its block of the test set; the learning
     /// rate is multiplied by K with ``TrainConfig/lrScaling`` `.linear`.
     public init(config: TrainConfig, shard: DataShard = .whole) throws {
+        try config.validate()
         self.config = config
         self.shard = shard
         Runtime.threads = config.threads
@@ -268,7 +269,12 @@ public struct TrainingRun {
         guard let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any], let config = obj["config"] else {
             throw TrainSetupError.invalid("\(url.path) has no \"config\" object")
         }
-        return try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: config))
+        let decoded: TrainConfig
+        do { decoded = try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: config)) } catch {
+            throw TrainSetupError.invalid("\(url.path): the \"config\" object cannot be read: \(error)")
+        }
+        try decoded.validate(source: url.path)
+        return decoded
     }
 }
 

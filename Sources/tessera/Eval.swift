@@ -45,16 +45,13 @@ struct Eval: ParsableCommand {
             guard data.channels == want.channels else {
                 throw TrainSetupError.invalid("the data's images have \(data.channels) channels but the model takes \(want.channels)")
             }
-            // The model's training size when it differs from the data's (ResNets take any size; the
-            // MLP only its own), or --resize.
+            // The size the model was trained at when it differs from the data's (as train resized
+            // them), or --resize: evaluation sees what training saw.
             var side: (Int, Int)? = resize.map { ($0, $0) }
             if side == nil && (data.height != want.height || data.width != want.width) {
-                if try ModelZoo.entry(loaded.name).sizesToInput {
-                    side = (want.height, want.width)
-                } else {
-                    FileHandle.standardError.write(Data(("warning: the model was trained on \(want.height)×\(want.width) images and the data's are "
-                        + "\(data.height)×\(data.width); evaluating at the data's size (pass --resize \(want.height) to resize them)\n").utf8))
-                }
+                side = (want.height, want.width)
+                FileHandle.standardError.write(Data(("note: the model was trained on \(want.height)×\(want.width) images and the data's are "
+                    + "\(data.height)×\(data.width): resizing them to \(want.height)×\(want.width) (--resize N chooses another size)\n").utf8))
             }
             var transforms: [any Transform] = []
             if let (h, w) = side { transforms.append(Resize(height: h, width: w)) }

@@ -15,7 +15,7 @@ final class CommandLineTests: XCTestCase {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[1]
     }
 
-    private func run(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    private func run(_ args: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> (status: Int32, out: String, err: String) {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             XCTFail("the tessera executable is not at \(binary.path); build with `swift build --build-tests`")
             return (-1, "", "")
@@ -24,6 +24,7 @@ final class CommandLineTests: XCTestCase {
         p.executableURL = binary
         p.arguments = args
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let directory { p.currentDirectoryURL = directory }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -195,6 +196,108 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(folder.status, 1)
         XCTAssertTrue(folder.err.contains("is a folder, not a checkpoint file"), folder.err)
         XCTAssertFalse(folder.err.contains("NSCocoaErrorDomain"), folder.err)
+    }
+
+    func testAResumeFromAnotherFolderAppliesMoreEpochsAMovedDataFolderAndThreads() throws {
+        let data = try tinyImageFolder(trainPerClass: 4, testPerClass: 3)
+        let work = try tempDir()
+        // Started with a relative --data, from the folder that holds it.
+        let parent = URL(fileURLWithPath: data).deletingLastPathComponent(), name = URL(fileURLWithPath: data).lastPathComponent
+        let out = work.appendingPathComponent("run").path
+        let common = ["--model", "mlp", "--batch-size", "4", "--no-augment", "--threads", "1"]
+        let first = try run(["train", "--data", name, "--epochs", "1", "--test-subset", "5", "--out", out] + common, in: parent)
+        XCTAssertEqual(first.status, 0, first.err)
+        XCTAssertTrue(first.out.contains("8 train / 5 test images"), "the header counts the images it evaluates: \(first.out)")
+        // Resumed from elsewhere: more epochs and another thread count are applied.
+        let second = try run(["train", "--resume", out, "--epochs", "2", "--threads", "2"], in: work)
+        XCTAssertEqual(second.status, 0, second.err)
+        XCTAssertTrue(second.out.contains("resuming \(out) after epoch 1 of 2"), second.out)
+        XCTAssertTrue(second.out.contains("2 threads"), second.out)
+        // The data moved: --data says where it is now.
+        let moved = work.appendingPathComponent("moved").path
+        try FileManager.default.moveItem(atPath: data, toPath: moved)
+        let lost = try run(["train", "--resume", out, "--epochs", "3"], in: work)
+        XCTAssertEqual(lost.status, 1, lost.err)
+        XCTAssertTrue(lost.err.contains(data), "the folder the run was started on is named: \(lost.err)")
+        let third = try run(["train", "--resume", out, "--epochs", "3", "--data", moved], in: work)
+        XCTAssertEqual(third.status, 0, third.err)
+        XCTAssertTrue(third.out.contains("resuming \(out) after epoch 2 of 3"), third.out)
+        XCTAssertTrue(third.out.contains("at \(moved)"), third.out)
+        let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, "one metrics line per epoch over the three commands")
+    }
+
+    func testAConfigFileThatNoRunCanUseIsRefusedOnResumeWithoutATrap() throws {
+        let data = try tinyImageFolder(trainPerClass: 2)
+        let cases: [(String, String)] = [
+            (#""batchSize": 0"#, "batchSize must be in 1…65536, got 0"),
+            (#""lr": -1"#, "lr must be a finite number above 0, got -1.0"),
+            (#""momentum": 1.5"#, "momentum must be in [0, 1), got 1.5"),
+            (#""threads": 0"#, "threads must be in 1…1024, got 0"),
+            (#""warmupEpochs": 9"#, "warmupEpochs must be in 0…4, got 9"),
+            (#""model": "resnet21""#, "model must be one of"),
+            (#""epochs": "four""#, "the \"config\" object cannot be read"),
+        ]
+        for (setting, phrase) in cases {
+            let dir = try tempDir()
+            let config = #"{"config": {"data": "\#(data)", "out": "\#(dir.path)", "model": "mlp", "epochs": 4, \#(setting)}}"#
+            try Data(config.utf8).write(to: dir.appendingPathComponent("config.json"))
+            let r = try run(["train", "--resume", dir.path])
+            XCTAssertTrue(r.status == 1 || r.status == 2, "\(setting): \(r.status) \(r.err)")
+            XCTAssertTrue(r.err.contains(dir.appendingPathComponent("config.json").path) && r.err.contains(phrase), "\(setting): \(r.err)")
+            XCTAssertFalse(r.err.contains("Fatal error") || r.err.contains("Stack dump"), "\(setting) trapped: \(r.err)")
+        }
+    }
+
+    func testAKillDuringTheFirstEpochLeavesAFolderThatResumeStartsOver() throws {
+        let data = try tinyImageFolder(trainPerClass: 200)
+        let out = try tempDir().appendingPathComponent("run").path
+        let args = ["train", "--model", "mlp", "--data", data, "--epochs", "500", "--batch-size", "2", "--no-augment",
+                    "--threads", "1", "--out", out]
+        let (first, _, _) = try start(args, until: "model mlp")
+        usleep(200_000)
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        XCTAssertEqual(first.terminationReason, .uncaughtSignal)
+        let (second, log, err) = try start(["train", "--resume", out], until: "model mlp")
+        usleep(200_000)
+        second.terminate()
+        let secondErr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        second.waitUntilExit()
+        let secondOut = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertTrue(secondOut.contains("has no last.safetensors yet (stopped in its first epoch): starting it over"), secondOut + secondErr)
+        XCTAssertEqual(second.terminationStatus, 128 + SIGTERM, secondErr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/last.safetensors"), "the resumed run saved when stopped: \(secondErr)")
+    }
+
+    func testEvalResizesToTheSizeTheModelWasTrainedAtAndExportWritesThePlainStateDict() throws {
+        let data = try tinyImageFolder(trainPerClass: 2)
+        let dir = try tempDir()
+        let out = dir.appendingPathComponent("run").path
+        let t = try run(["train", "--model", "resnet20", "--resize", "16", "--data", data, "--epochs", "1", "--batch-size", "4",
+                         "--no-augment", "--threads", "1", "--out", out])
+        XCTAssertEqual(t.status, 0, t.err)
+        let checkpoint = out + "/last.safetensors"
+        let e = try run(["eval", "--checkpoint", checkpoint, "--data", data, "--threads", "1"])
+        XCTAssertEqual(e.status, 0, e.err)
+        XCTAssertTrue(e.err.contains("trained on 16×16 images and the data's are 32×32: resizing them to 16×16"), e.err)
+        let chosen = try run(["eval", "--checkpoint", checkpoint, "--data", data, "--threads", "1", "--resize", "32"])
+        XCTAssertEqual(chosen.status, 0, chosen.err)
+        XCTAssertFalse(chosen.err.contains("resizing"), chosen.err)
+
+        let exported = dir.appendingPathComponent("model.safetensors")
+        let x = try run(["export", "--checkpoint", checkpoint, "--out", exported.path])
+        XCTAssertEqual(x.status, 0, x.err)
+        let sd = try Safetensors.load(from: exported)
+        let model = try ModelZoo.make("resnet20", classes: 2, inputShape: [3, 16, 16])
+        XCTAssertEqual(sd.keys.sorted(), model.stateDict().keys.sorted(), "exactly the model's keys: no prefix, no optimizer state")
+        XCTAssertEqual(sd.metadata["format"], "pt")
+        XCTAssertEqual(sd.metadata["class_names"], #"["cat","dog"]"#)
+        XCTAssertEqual(sd.metadata["input_shape"], "3,16,16")
+        XCTAssertEqual(sd.metadata["mean"]?.split(separator: ",").count, 3)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("model.json"))) as? [String: Any]
+        XCTAssertEqual(json?["class_names"] as? [String], ["cat", "dog"])
+        XCTAssertEqual((json?["std"] as? [Double])?.count, 3)
     }
 
     /// Starts `tessera` with stdout in a file, and waits (up to two minutes) until it has printed `marker`.
