@@ -1,10 +1,8 @@
-// Dense linear algebra on 2-D Float32 tensors through LAPACKE (row-major entry points).
+// Dense linear algebra on 2-D Float32 tensors through LAPACK (the calls are in Runtime/LAPACK.swift).
 //
-// Every routine copies its inputs first (LAPACK overwrites its arguments), checks LAPACK's
-// `info` and turns a failure into a `LinalgError` that says what went wrong. None of these
-// operations is differentiable: results carry no gradient history, whatever the inputs.
-
-import CLAPACKE
+// Every routine checks shapes, copies its inputs first (LAPACK overwrites its arguments), checks
+// LAPACK's `info` and turns a failure into a `LinalgError` that says what went wrong. None of
+// these operations is differentiable: results carry no gradient history, whatever the inputs.
 
 /// Why a ``Linalg`` routine could not produce a result. Built from LAPACK's `info` code.
 public enum LinalgError: Error, Equatable, CustomStringConvertible {
@@ -33,7 +31,7 @@ public enum LinalgError: Error, Equatable, CustomStringConvertible {
         case let .didNotConverge(op, info):
             return "\(op): the iterative algorithm did not converge: \(info) intermediate value(s) failed to converge (LAPACK info \(info))"
         case let .invalidArgument(op, info):
-            if info == Int(LAPACK_WORK_MEMORY_ERROR) || info == Int(LAPACK_TRANSPOSE_MEMORY_ERROR) {
+            if LAPACK.isWorkspaceError(info) {
                 return "\(op): LAPACKE could not allocate its workspace (LAPACK info \(info))"
             }
             return "\(op): LAPACK rejected argument \(-info) (LAPACK info \(info)); LAPACKE does this when an input contains NaN"
@@ -77,11 +75,7 @@ public enum Linalg {
         let lu = a.clone()
         var ipiv = [Int32](repeating: 0, count: n)
         try factorLU(lu, n: n, ipiv: &ipiv, op: op)
-        let info = ipiv.withUnsafeBufferPointer { p in
-            LAPACKE_sgetrs(LAPACK_ROW_MAJOR, char("N"), int32(n, op), int32(nrhs, op), lu.ptr, int32(n, op),
-                           p.baseAddress, x.ptr, int32(nrhs, op))
-        }
-        try check(info, op)
+        try check(LAPACK.getrs(lu, n: n, ipiv: ipiv, x, nrhs: nrhs, op: op), op)
         return x
     }
 
@@ -98,10 +92,7 @@ public enum Linalg {
         if n == 0 { return out }
         var ipiv = [Int32](repeating: 0, count: n)
         try factorLU(out, n: n, ipiv: &ipiv, op: op)
-        let info = ipiv.withUnsafeBufferPointer { p in
-            LAPACKE_sgetri(LAPACK_ROW_MAJOR, int32(n, op), out.ptr, int32(n, op), p.baseAddress)
-        }
-        try check(info, op)
+        try check(LAPACK.getri(out, n: n, ipiv: ipiv, op: op), op)
         return out
     }
 
@@ -119,18 +110,10 @@ public enum Linalg {
         if n == 0 { return Tensor(scalar: 1) }
         let lu = a.clone()
         var ipiv = [Int32](repeating: 0, count: n)
-        let info = ipiv.withUnsafeMutableBufferPointer { p in
-            LAPACKE_sgetrf(LAPACK_ROW_MAJOR, int32(n, op), int32(n, op), lu.ptr, int32(n, op), p.baseAddress)
-        }
+        let info = LAPACK.getrf(lu, n: n, ipiv: &ipiv, op: op)
         if info > 0 { return Tensor(scalar: 0) }
         if info < 0 { return Tensor(scalar: .nan) }  // LAPACKE's NaN check rejected the input
-        var product = 1.0
-        let p = lu.ptr
-        for i in 0..<n {
-            product *= Double(p[i * n + i])
-            if Int(ipiv[i]) != i + 1 { product = -product }
-        }
-        return Tensor(scalar: Float(product))
+        return Tensor(scalar: Float(LAPACK.luDeterminant(lu, n: n, ipiv: ipiv)))
     }
 
     /// The Cholesky factor `L` of a symmetric positive-definite matrix: `A = L · Lᵀ`, with `L`
@@ -144,13 +127,9 @@ public enum Linalg {
         let n = squareSize(a, op)
         let l = a.clone()
         if n == 0 { return l }
-        let info = LAPACKE_spotrf(LAPACK_ROW_MAJOR, char("L"), int32(n, op), l.ptr, int32(n, op))
+        let info = LAPACK.potrfLower(l, n: n, op: op)
         if info > 0 { throw LinalgError.notPositiveDefinite(op: op, info: Int(info)) }
         try check(info, op)
-        let p = l.ptr
-        for i in 0..<n {
-            for j in (i + 1)..<n { p[i * n + j] = 0 }
-        }
         return l
     }
 
@@ -168,30 +147,11 @@ public enum Linalg {
         if k == 0 { return (Tensor.zeros([m, 0]), Tensor.zeros([0, n])) }
         let work = a.clone()
         var tau = [Float](repeating: 0, count: k)
-        let info = tau.withUnsafeMutableBufferPointer { t in
-            LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, int32(m, op), int32(n, op), work.ptr, int32(n, op), t.baseAddress)
-        }
-        try check(info, op)
-        // R: the upper triangle of the first k rows.
-        let r = Tensor(shape: [k, n]) { dst in
-            let src = work.ptr
-            for i in 0..<k {
-                for j in 0..<n { dst[i * n + j] = j >= i ? src[i * n + j] : 0 }
-            }
-        }
-        // Q: generated in place in the first k columns (leading dimension stays n).
-        let info2 = tau.withUnsafeBufferPointer { t in
-            LAPACKE_sorgqr(LAPACK_ROW_MAJOR, int32(m, op), int32(k, op), int32(k, op), work.ptr, int32(n, op),
-                           t.baseAddress)
-        }
-        try check(info2, op)
-        let q = Tensor(shape: [m, k]) { dst in
-            let src = work.ptr
-            for i in 0..<m {
-                for j in 0..<k { dst[i * k + j] = src[i * n + j] }
-            }
-        }
-        return (q, r)
+        try check(LAPACK.geqrf(work, m: m, n: n, tau: &tau, op: op), op)
+        let r = LAPACK.upperRows(of: work, k: k, n: n)
+        // Q: generated in place in the first k columns.
+        try check(LAPACK.orgqr(work, m: m, n: n, k: k, tau: tau, op: op), op)
+        return (LAPACK.leadingColumns(of: work, m: m, n: n, k: k), r)
     }
 
     /// The singular value decomposition `A = U · diag(S) · Vt` by divide and conquer (`sgesdd`).
@@ -217,8 +177,7 @@ public enum Linalg {
         let u = Tensor(empty: [m, uCols])
         let s = Tensor(empty: [k])
         let vt = Tensor(empty: [vtRows, n])
-        let info = LAPACKE_sgesdd(LAPACK_ROW_MAJOR, char(fullMatrices ? "A" : "S"), int32(m, op), int32(n, op),
-                                  work.ptr, int32(n, op), s.ptr, u.ptr, int32(uCols, op), vt.ptr, int32(n, op))
+        let info = LAPACK.gesdd(work, m: m, n: n, full: fullMatrices, s: s, u: u, vt: vt, op: op)
         if info > 0 { throw LinalgError.didNotConverge(op: op, info: Int(info)) }
         try check(info, op)
         return (u, s, vt)
@@ -238,7 +197,7 @@ public enum Linalg {
         let v = a.clone()
         let w = Tensor(empty: [n])
         if n == 0 { return (w, v) }
-        let info = LAPACKE_ssyevd(LAPACK_ROW_MAJOR, char("V"), char("L"), int32(n, op), v.ptr, int32(n, op), w.ptr)
+        let info = LAPACK.syevd(v, n: n, w: w, op: op)
         if info > 0 { throw LinalgError.didNotConverge(op: op, info: Int(info)) }
         try check(info, op)
         return (w, v)
@@ -269,35 +228,25 @@ public enum Linalg {
         let work = a.clone()
         // sgelsd reads b from, and writes x to, a buffer of max(m, n) rows.
         let rows = max(m, n)
-        let bx = Tensor.zeros([rows, nrhs])
-        copyElements(from: b, into: bx.ptr)
-        var s = [Float](repeating: 0, count: min(m, n))
-        var rank: Int32 = 0
-        let info = s.withUnsafeMutableBufferPointer { sp in
-            LAPACKE_sgelsd(LAPACK_ROW_MAJOR, int32(m, op), int32(n, op), int32(nrhs, op), work.ptr, int32(n, op),
-                           bx.ptr, int32(nrhs, op), sp.baseAddress, rcond ?? -1, &rank)
-        }
+        let bx = LAPACK.paddedRows(b, rows: rows, nrhs: nrhs)
+        let info = LAPACK.gelsd(work, m: m, n: n, nrhs: nrhs, bx: bx, rcond: rcond ?? -1, op: op)
         if info > 0 { throw LinalgError.didNotConverge(op: op, info: Int(info)) }
         try check(info, op)
         if rows == n { return bx.reshaped(outShape) }
-        return Tensor(shape: outShape) { dst in dst.baseAddress!.update(from: bx.ptr, count: n * nrhs) }
+        return LAPACK.prefix(of: bx, count: n * nrhs, shape: outShape)
     }
 
     // MARK: - Helpers
 
     /// LU-factors `lu` in place and rejects exactly singular and numerically singular matrices.
     private static func factorLU(_ lu: Tensor, n: Int, ipiv: inout [Int32], op: String) throws {
-        let p = lu.ptr
-        // The 1-norm (largest column sum of magnitudes) of A, needed for the condition estimate.
-        let anorm = LAPACKE_slange(LAPACK_ROW_MAJOR, char("1"), int32(n, op), int32(n, op), p, int32(n, op))
-        let info = ipiv.withUnsafeMutableBufferPointer { ip in
-            LAPACKE_sgetrf(LAPACK_ROW_MAJOR, int32(n, op), int32(n, op), p, int32(n, op), ip.baseAddress)
-        }
+        // The 1-norm of A, needed for the condition estimate.
+        let anorm = LAPACK.norm1(lu, n: n, op: op)
+        let info = LAPACK.getrf(lu, n: n, ipiv: &ipiv, op: op)
         if info > 0 { throw LinalgError.singular(op: op, info: Int(info)) }
         try check(info, op)
         var rcond: Float = 0
-        let cinfo = LAPACKE_sgecon(LAPACK_ROW_MAJOR, char("1"), int32(n, op), p, int32(n, op), anorm, &rcond)
-        try check(cinfo, op)
+        try check(LAPACK.gecon(lu, n: n, anorm: anorm, rcond: &rcond, op: op), op)
         let threshold = Float.ulpOfOne
         if !(rcond >= threshold) {
             throw LinalgError.nearlySingular(op: op, rcond: rcond, threshold: threshold)
@@ -319,11 +268,4 @@ public enum Linalg {
                      "\(op): expected a square matrix, got shape \(a.shape)")
         return a.shape[0]
     }
-
-    private static func int32(_ x: Int, _ op: String) -> Int32 {
-        precondition(x <= Int(Int32.max), "\(op): dimension \(x) exceeds LAPACK's 32-bit index range")
-        return Int32(x)
-    }
-
-    private static func char(_ c: Unicode.Scalar) -> CChar { CChar(UInt8(ascii: c)) }
 }
