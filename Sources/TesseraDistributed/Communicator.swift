@@ -449,6 +449,10 @@ func mpiCheck(_ code: Int32, _ call: @autoclosure () -> String) throws {
 }
 
 /// The SIGTERM handler that says why this rank stops when the launcher terminates the job.
+///
+/// The note is a C string allocated once, before the handler is installed, and never freed or
+/// changed after: the handler may only read it (an allocation or a Swift string is not
+/// async-signal-safe), so these two are written once and then only read.
 enum TerminationNote {
     nonisolated(unsafe) private static var note: UnsafeMutablePointer<CChar>?
     nonisolated(unsafe) private static var noteLength = 0

@@ -11,8 +11,8 @@ import TesseraNN
 /// let reducer = try GradientReducer(module: model, communicator: comm)
 /// // per step:
 /// optimizer.zeroGrad()
-/// loss.backward()                      // a gradient hook may call reducer.gradientReady(i) meanwhile
-/// for i in (0..<reducer.parameterCount).reversed() { try reducer.gradientReady(i) }   // until the hook exists
+/// loss.backward()                      // without gradient-ready hooks: every bucket is sent here, after backward
+/// for i in (0..<reducer.parameterCount).reversed() { try reducer.gradientReady(i) }
 /// try reducer.finish()                 // every .grad is now the mean over the ranks
 /// optimizer.step()
 /// ```

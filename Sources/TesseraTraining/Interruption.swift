@@ -11,7 +11,7 @@ public enum Interruption {
     /// The number of the first signal received since ``install()``, or 0.
     ///
     /// Written from a signal handler, where only a plain store is async-signal-safe, and read
-    /// after each training step; it is the one process-wide mutable variable of the engine.
+    /// after each training step (ARCHITECTURE.md lists the engine's few process-wide variables).
     nonisolated(unsafe) static var received: Int32 = 0
 
     /// Routes ``signals`` and `extra` to the flag (a second signal of the same kind while the first

@@ -93,9 +93,9 @@ struct PeakInfo: Codable {
 
     /// The best of 40 runs of 4 ms of ``Machine/fmaPeak(isa:threads:seconds:)`` on `threads`
     /// threads, or `threads` × the best of 40 such runs on one thread when that is higher.
-    /// Other processes on the cores only ever lower the figure: on this shared VM runs of 0.1 s
-    /// gave 118–290 GFLOPS for two threads, the best short ones 430–540, and one thread's best
-    /// 260–270 (a single free core is found more easily than two at once).
+    /// Other processes on the cores only ever lower the figure, so the best of many short runs is
+    /// the machine's, and a single free core is found more easily than two at once
+    /// (docs/BENCHMARKS.md, Method).
     static func measure(threads: Int) -> PeakInfo {
         func best(_ isa: KernelISA) -> Double {
             func top(_ t: Int) -> Double { (0..<40).map { _ in Machine.fmaPeak(isa: isa, threads: t, seconds: 0.004) }.max() ?? .nan }
