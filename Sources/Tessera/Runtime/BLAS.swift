@@ -1,4 +1,5 @@
 import COpenBLAS
+import CTesseraKernels
 import Foundation
 
 /// The one entry point to matrix multiplication: every GEMM in Tessera goes through `gemm`.
@@ -10,7 +11,10 @@ public enum BLAS {
     private static let openBLASThreads = Locked(-1)
 
     /// Makes OpenBLAS use `n` threads for the next GEMMs. Call only outside parallel regions.
+    /// With more than one, the idle workers of Tessera's pool stop spinning, so that none takes
+    /// a core from OpenBLAS's threads.
     static func useOpenBLASThreads(_ n: Int) {
+        if n > 1 { tk_pool_park_idle() }
         openBLASThreads.withLock { current in
             if current != n {
                 openblas_set_num_threads(Int32(n))

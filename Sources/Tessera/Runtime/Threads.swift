@@ -50,9 +50,11 @@ final class Locked<Value>: @unchecked Sendable {
 
 /// Fork–join parallelism for Tessera's own kernels.
 ///
-/// Work is split into at most ``Runtime/threads`` parts that run on Dispatch's pool; a GEMM
-/// issued inside a part runs single-threaded (see ``BLAS``), so OpenBLAS's threads never
-/// compete with ours for the cores.
+/// Work is split into at most ``Runtime/threads`` parts that run on the calling thread and the
+/// workers of Tessera's pool (`tessera_pool.h`: they spin briefly between jobs, so a loop's
+/// parts start within a microsecond where a parked thread takes tens); a GEMM issued inside a
+/// part runs single-threaded (see ``BLAS``), so OpenBLAS's threads never compete with ours for
+/// the cores. When another thread's loop holds the pool, the parts run on Dispatch's threads.
 enum Parallel {
     /// Elements below which an elementwise kernel stays on the calling thread.
     static let minimumElements = 1 << 15
@@ -60,14 +62,23 @@ enum Parallel {
     /// Runs `body(part)` for `part` in `0..<parts`, concurrently when `parts > 1`.
     ///
     /// `body` is not `@Sendable`: the kernels' parts share raw buffers, each writing only its own
-    /// range. Dispatch's `concurrentPerform` returns only after every part has finished, so the
-    /// closure never outlives this call; it crosses threads inside an unchecked box.
+    /// range. The pool (and Dispatch's `concurrentPerform`, when the pool is busy) returns only
+    /// after every part has finished, so the closure never outlives this call; it crosses
+    /// threads as a pointer to this frame's copy.
     @inline(__always)
     static func run(parts: Int, _ body: (Int) -> Void) {
         if parts <= 1 { if parts == 1 { body(0) }; return }
         withoutActuallyEscaping(body) { body in
-            let work = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: parts) { work.value($0) }
+            var job = body
+            let ran = withUnsafeMutablePointer(to: &job) { job in
+                tk_pool_run(Int32(parts), Int32(Runtime.threads), { context, part in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(part))
+                }, job)
+            }
+            if ran == 0 {
+                let work = UncheckedSendable(body)
+                DispatchQueue.concurrentPerform(iterations: parts) { work.value($0) }
+            }
         }
     }
 
