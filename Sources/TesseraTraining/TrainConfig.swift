@@ -128,7 +128,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
 extension TrainConfig {
     /// The allowed values of the settings with a range, shared by the command line's validation
-    /// and ``validate()``.
+    /// and ``TrainConfig/validate(source:)``.
     public enum Limits {
         /// Images per batch.
         public static let batchSize = 1...65536
