@@ -11,7 +11,8 @@ on this machine rather than in one layout:
                  (intra_op_num_threads = threads, inter_op 1, sequential execution); only the
                  evaluation rows (eval at batch 128, batch-1 latency), and only when
                  onnxruntime and onnx are importable
-  torch          workloads with no layout to choose (sgemm, the MLP, the loader, peak memory)
+  torch          workloads with no layout to choose (sgemm, elementwise ReLU, the MLP, the loader,
+                 peak memory)
 
 Writes {"torch_version": ..., "onnxruntime_version": ... or null, "onnxruntime_note": ...,
 "threads": T, "environment": {OMP_WAIT_POLICY etc. when set}, "results": {name: {"median": x, "spread": s, "best": config,
@@ -79,6 +80,18 @@ def conv(torch, cin, cout, side, stride, batch, backward, layout):
     return bwd, (lambda s: 2 * flops / s / 1e9)
 
 
+ELEMENTWISE_CALLS = 100   # calls per timed sample, as bench's elementwiseCallsPerSample
+
+
+def relu(torch, n):
+    x = torch.randn(n)
+    def run():
+        with torch.no_grad():
+            for _ in range(ELEMENTWISE_CALLS):
+                torch.relu(x)
+    return run, (lambda s: 8.0 * n * ELEMENTWISE_CALLS / s / 1e9)
+
+
 LAYOUTS = ("nchw", "channels_last")
 
 
@@ -87,6 +100,8 @@ def workloads(torch, names):
     table = {}
     for n in (256, 512, 1024, 2048):
         table[f"sgemm_{n}"] = {"torch": lambda n=n: gemm(torch, n)}
+    for n in (1 << 16, 1 << 20):
+        table[f"relu_{n}"] = {"torch": lambda n=n: relu(torch, n)}
     for cin, cout, side, stride in [(3, 16, 32, 1), (16, 16, 32, 1), (16, 32, 32, 2), (32, 32, 16, 1), (32, 64, 16, 2), (64, 64, 8, 1)]:
         tag = f"conv_{cin}x{cout}_{side}_s{stride}"
         for suffix, backward in (("_fwd", False), ("_bwd", True)):

@@ -55,3 +55,25 @@ func convWorkloads(batch: Int) -> [Workload] {
         return [forward, backward]
     }
 }
+
+/// Calls of one elementwise op per timed sample: a single ReLU over 2¹⁶ floats takes a few
+/// microseconds, too short to time alone.
+let elementwiseCallsPerSample = 100
+
+/// ReLU over 2¹⁶ and 2²⁰ floats without gradient, in GB/s (a read and a write of 4 bytes per
+/// element): how soon one of Tessera's parallel loops gets every thread working. The small one
+/// takes a few microseconds a call, the large one about a hundred; waking a parked thread on a
+/// VM takes tens (tessera_pool.h).
+func elementwiseWorkloads() -> [Workload] {
+    [1 << 16, 1 << 20].map { n in
+        var gen = SeededGenerator(seed: 2)
+        let x = Tensor.randn([n], generator: &gen)
+        let bytes = 8 * Double(n) * Double(elementwiseCallsPerSample)
+        return Workload(name: "relu_\(n)", unit: "GB/s", higherIsBetter: true,
+                        detail: "relu of \(n) floats, no grad (\(elementwiseCallsPerSample) calls per sample)") { w, r in
+            timed(w, r, figure: { bytes / $0 / 1e9 }) {
+                withNoGrad { for _ in 0..<elementwiseCallsPerSample { _ = x.relu() } }
+            }
+        }
+    }
+}
