@@ -21,6 +21,21 @@ final class RuntimeTests: XCTestCase {
         XCTAssertEqual(BufferPool.cachedBytes, 0)
     }
 
+    func testThePoolKeepsAnEighthOfTheMemoryIdleWithinItsBounds() {
+        let eighth = Int(clamping: ProcessInfo.processInfo.physicalMemory / 8)
+        XCTAssertEqual(BufferPool.defaultMaximumCachedBytes, min(max(eighth, 512 << 20), 4 << 30))
+        // A buffer over the limit goes back to the system; the limit can be lowered and restored.
+        let saved = BufferPool.maximumCachedBytes
+        defer { BufferPool.maximumCachedBytes = saved }
+        BufferPool.releaseCached()
+        BufferPool.maximumCachedBytes = 1 << 20
+        do { _ = Tensor.zeros([512, 1024]) }      // 2 MiB: over the limit
+        XCTAssertEqual(BufferPool.cachedBytes, 0)
+        do { _ = Tensor.zeros([256, 512]) }       // 512 KiB: kept
+        XCTAssertEqual(BufferPool.cachedBytes, 512 << 10)
+        BufferPool.releaseCached()
+    }
+
     /// Counts of how often each part ran, written from the parts (each slot by one part only).
     private final class Counts: @unchecked Sendable {
         let slots: UnsafeMutableBufferPointer<Int>
