@@ -145,8 +145,9 @@ typedef struct tk_window2d {
 /// maximum in the plane (a NaN takes the place); overwrites y and index ([P, OH, OW]).
 void tk_maxpool2d_forward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t W, const tk_window2d *window,
                           const float *x, float *y, int32_t *index);
-/// dx[p][index[k]] += dy[p][k]; accumulates into dx ([P, plane_in]).
-void tk_maxpool2d_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t plane_in, ptrdiff_t plane_out,
+/// dx[p][index[p][k]] = Σ dy[p][k] over the windows whose maximum it was, 0 elsewhere;
+/// overwrites dx ([P, H, W]) from dy and index ([P, OH, OW]).
+void tk_maxpool2d_backward(ptrdiff_t p0, ptrdiff_t p1, ptrdiff_t H, ptrdiff_t W, const tk_window2d *window,
                            const float *dy, const int32_t *index, float *dx);
 /// y[p, k] = scales[k]·Σ x[p] over window k = rows bounds[4k] ..< bounds[4k+1], columns
 /// bounds[4k+2] ..< bounds[4k+3]; overwrites y ([P, windows]).

@@ -23,10 +23,11 @@ struct PoolingKernel {
         forPlanes(work: planes * H * W) { p0, p1 in tk_maxpool2d_forward(p0, p1, H, W, &window, xp, yp, ip) }
     }
 
-    /// dx[index] += dy (dx must start at zero).
-    func maxBackward(dy: Tensor, indices: IndexBuffer, dx: Tensor) {
+    /// dx = dy routed to the positions in `indices`, 0 elsewhere (overwritten).
+    func maxBackward(dy: Tensor, indices: IndexBuffer, geometry: ConvGeometry, dx: Tensor) {
+        var window = PoolingKernel.window(geometry)
         let gp = dy.ptr, dp = dx.ptr, ip = indices.pointer
-        forPlanes(work: planes * H * W) { p0, p1 in tk_maxpool2d_backward(p0, p1, H * W, OH * OW, gp, ip, dp) }
+        forPlanes(work: planes * H * W) { p0, p1 in tk_maxpool2d_backward(p0, p1, H, W, &window, gp, ip, dp) }
     }
 
     /// Averages over precomputed windows (the same for every plane): bounds [OH·OW, 4] as
@@ -63,13 +64,16 @@ struct PoolingKernel {
     }
 }
 
-/// Flat indices of pooling maxima, kept by max pooling's backward.
+/// Flat indices of pooling maxima, kept by max pooling's backward; from the buffer pool, as an
+/// activation of the same size would be (a fresh buffer each step would be page-faulted in).
 final class IndexBuffer: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Int32>
     let count: Int
+    private var bytes: Int { Swift.max(count, 1) * MemoryLayout<Int32>.stride }
     init(count: Int) {
         self.count = count
-        pointer = .allocate(capacity: Swift.max(count, 1))
+        pointer = BufferPool.allocate(bytes: Swift.max(count, 1) * MemoryLayout<Int32>.stride)
+            .bindMemory(to: Int32.self, capacity: Swift.max(count, 1))
     }
-    deinit { pointer.deallocate() }
+    deinit { BufferPool.release(UnsafeMutableRawPointer(pointer), bytes: bytes) }
 }

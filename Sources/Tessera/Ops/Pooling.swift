@@ -23,8 +23,8 @@ extension Tensor {
         guard Tensor.isRecording(self) else { return out }
         let inShape = shape
         return out.recorded("max_pool2d", input: self) { grad in
-            let dx = Tensor.zeros(inShape)
-            kernel.maxBackward(dy: grad.contiguous(), indices: indices, dx: dx)
+            let dx = Tensor(empty: inShape)
+            kernel.maxBackward(dy: grad.contiguous(), indices: indices, geometry: g, dx: dx)
             return dx
         }
     }

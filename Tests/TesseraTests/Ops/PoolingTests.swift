@@ -97,9 +97,11 @@ final class PoolingTests: XCTestCase {
         }
     }
 
-    /// Whole 2×2 windows at stride 2 run four outputs at a time; they keep the generic rule: the
-    /// first maximum in row-major order wins a tie, a NaN wins its window, and the gradient goes
-    /// to the winner. Rows of 19 give two vectors and a scalar tail; of 7 rows the last is dropped.
+    /// Whole 2×2 windows at stride 2 take their own vectorized loops (forward, and a backward that
+    /// overwrites the input gradient); they keep the generic rule: the first maximum in row-major
+    /// order wins a tie, a NaN wins its window, and the gradient goes to the winner, 0 elsewhere.
+    /// Rows of 19 give vectors and a scalar tail, and a last column no window covers; of 7 rows
+    /// the last is dropped.
     func testMaxPool2x2PicksTheFirstMaximumOrANaNAndRoutesTheGradientThere() {
         var values: [Float] = (0..<(2 * 7 * 19)).map { (i: Int) -> Float in Float((i % 19 / 3 + i / 19) % 3) }   // many ties
         values[19 + 2] = Float.nan                  // plane 0, window (0, 1), position (1, 0)
