@@ -3,27 +3,60 @@
 
 /// 2×2, stride-2 windows that all lie inside the plane: the first maximum in row-major order,
 /// a NaN taking the place (the generic loop's rule).  x: [H, W], y and index: [OH, OW].
+// The 2×2 loops work on four windows at a time in 4-float vectors (at every variant's width:
+// the loads are memory-bound, and an 8×8 plane has only 4 outputs a row). Selections are bit
+// masks, not branches: on random data a branch per comparison mispredicts half the time, and
+// the compiler turns scalar selects back into branches.
+typedef float pool_v4 __attribute__((vector_size(16)));
+typedef int32_t pool_i4 __attribute__((vector_size(16)));
+static inline pool_v4 pool_load(const float *p) { pool_v4 v; memcpy(&v, p, sizeof v); return v; }
+static inline void pool_store(float *p, pool_v4 v) { memcpy(p, &v, sizeof v); }
+/// Lane by lane, `m ? a : b` for a mask of all-ones or zero lanes.
+static inline pool_v4 pool_select(pool_i4 m, pool_v4 a, pool_v4 b) {
+    return (pool_v4)(((pool_i4)a & m) | ((pool_i4)b & ~m));
+}
+
 // The halving case: 2×2 windows at stride 2, no padding. x [H, W] (rows 2·oh and 2·oh + 1), y and
-// index [OH, OW]; the first maximum wins and a NaN takes the place, as in the general loop. The
-// loop has no branch, so the compiler vectorizes it over outputs with interleaved loads.
+// index [OH, OW]; the first maximum wins and a NaN takes the place, as in the general loop.
 static void maxpool_2x2(const float *restrict x, ptrdiff_t W, ptrdiff_t OH, ptrdiff_t OW, float *restrict y, int32_t *restrict index) {
+    const int32_t w32 = (int32_t)W;
+    const pool_i4 columns = {0, 2, 4, 6};
     for (ptrdiff_t oh = 0; oh < OH; oh++) {
         const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
         float *yr = y + oh * OW;
         int32_t *ir = index + oh * OW;
-        int32_t row = (int32_t)(2 * oh * W), w32 = (int32_t)W;
-        for (ptrdiff_t ow = 0; ow < OW; ow++) {
-            float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-            float best = a;
-            int32_t k = 0;
-            int take = b > best || b != b;
-            best = take ? b : best; k = take ? 1 : k;
-            take = c > best || c != c;
-            best = take ? c : best; k = take ? w32 : k;
-            take = d > best || d != d;
-            best = take ? d : best; k = take ? w32 + 1 : k;
+        const int32_t row = (int32_t)(2 * oh * W);
+        ptrdiff_t ow = 0;
+        for (; ow + 4 <= OW; ow += 4) {
+            pool_v4 u0 = pool_load(r0 + 2 * ow), u1 = pool_load(r0 + 2 * ow + 4);
+            pool_v4 l0 = pool_load(r1 + 2 * ow), l1 = pool_load(r1 + 2 * ow + 4);
+            pool_v4 a = __builtin_shufflevector(u0, u1, 0, 2, 4, 6), b = __builtin_shufflevector(u0, u1, 1, 3, 5, 7);
+            pool_v4 c = __builtin_shufflevector(l0, l1, 0, 2, 4, 6), d = __builtin_shufflevector(l0, l1, 1, 3, 5, 7);
+            pool_i4 t = (b > a) | (b != b);
+            pool_v4 best = pool_select(t, b, a);
+            pool_i4 k = t & 1;
+            t = (c > best) | (c != c);
+            best = pool_select(t, c, best);
+            k = (k & ~t) | (w32 & t);
+            t = (d > best) | (d != d);
+            best = pool_select(t, d, best);
+            k = (k & ~t) | ((w32 + 1) & t);
+            pool_store(yr + ow, best);
+            pool_i4 at = k + columns + (row + (int32_t)(2 * ow));
+            memcpy(ir + ow, &at, sizeof at);
+        }
+        for (; ow < OW; ow++) {
+            int32_t first = row + (int32_t)(2 * ow);
+            float best = r0[2 * ow];
+            int32_t bi = first;
+            float v = r0[2 * ow + 1];
+            if (v > best || v != v) { best = v; bi = first + 1; }
+            v = r1[2 * ow];
+            if (v > best || v != v) { best = v; bi = first + w32; }
+            v = r1[2 * ow + 1];
+            if (v > best || v != v) { best = v; bi = first + w32 + 1; }
             yr[ow] = best;
-            ir[ow] = row + (int32_t)(2 * ow) + k;
+            ir[ow] = bi;
         }
     }
 }
@@ -32,14 +65,29 @@ static void maxpool_2x2(const float *restrict x, ptrdiff_t W, ptrdiff_t OH, ptrd
 // past 2·OH, 2·OW, which no window covers, get 0).
 static void maxpool_2x2_backward(const float *restrict dy, const int32_t *restrict index, ptrdiff_t H, ptrdiff_t W,
                                  ptrdiff_t OH, ptrdiff_t OW, float *restrict dx) {
-    int32_t w32 = (int32_t)W;
+    const int32_t w32 = (int32_t)W;
+    const pool_i4 columns = {0, 2, 4, 6}, zero = {0, 0, 0, 0};
+    const pool_v4 none = {0, 0, 0, 0};
     for (ptrdiff_t oh = 0; oh < OH; oh++) {
         float *d0 = dx + 2 * oh * W, *d1 = d0 + W;
         const float *g = dy + oh * OW;
         const int32_t *ir = index + oh * OW;
-        int32_t row = (int32_t)(2 * oh * W);
-        for (ptrdiff_t ow = 0; ow < OW; ow++) {
-            int32_t k = ir[ow] - row - (int32_t)(2 * ow);   // 0, 1, W or W + 1
+        const int32_t row = (int32_t)(2 * oh * W);
+        ptrdiff_t ow = 0;
+        for (; ow + 4 <= OW; ow += 4) {
+            pool_v4 v = pool_load(g + ow);
+            pool_i4 k;
+            memcpy(&k, ir + ow, sizeof k);
+            k = k - columns - (row + (int32_t)(2 * ow));   // 0, 1, W or W + 1
+            pool_v4 a = pool_select(k == zero, v, none), b = pool_select(k == 1, v, none);
+            pool_v4 c = pool_select(k == w32, v, none), d = pool_select(k == w32 + 1, v, none);
+            pool_store(d0 + 2 * ow, __builtin_shufflevector(a, b, 0, 4, 1, 5));
+            pool_store(d0 + 2 * ow + 4, __builtin_shufflevector(a, b, 2, 6, 3, 7));
+            pool_store(d1 + 2 * ow, __builtin_shufflevector(c, d, 0, 4, 1, 5));
+            pool_store(d1 + 2 * ow + 4, __builtin_shufflevector(c, d, 2, 6, 3, 7));
+        }
+        for (; ow < OW; ow++) {
+            int32_t k = ir[ow] - row - (int32_t)(2 * ow);
             float v = g[ow];
             d0[2 * ow] = k == 0 ? v : 0.0f;
             d0[2 * ow + 1] = k == 1 ? v : 0.0f;
