@@ -250,11 +250,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testAKillDuringTheFirstEpochLeavesAFolderThatResumeStartsOver() throws {
-        let data = try tinyImageFolder(trainPerClass: 200)
-        let out = try tempDir().appendingPathComponent("run").path
-        let args = ["train", "--model", "mlp", "--data", data, "--epochs", "500", "--batch-size", "2", "--no-augment",
-                    "--threads", "1", "--out", out]
-        let (first, _, _) = try start(args, until: "model mlp")
+        let (first, out, _) = try startLongRun()
         usleep(200_000)
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
@@ -300,6 +296,18 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual((json?["std"] as? [Double])?.count, 3)
     }
 
+    /// Starts an MLP run of far more steps than a test waits for (500 epochs of 400 images at batch
+    /// 2, each epoch longer than the test's pauses), so a signal always lands inside training;
+    /// returns once it has printed its header, with its output folder and stderr.
+    private func startLongRun() throws -> (Process, String, Pipe) {
+        let data = try tinyImageFolder(trainPerClass: 200)
+        let out = try tempDir().appendingPathComponent("run").path
+        let args = ["train", "--model", "mlp", "--data", data, "--epochs", "500", "--batch-size", "2", "--no-augment",
+                    "--threads", "1", "--out", out]
+        let (process, _, err) = try start(args, until: "model mlp")
+        return (process, out, err)
+    }
+
     /// Starts `tessera` with stdout in a file, and waits (up to two minutes) until it has printed `marker`.
     private func start(_ args: [String], until marker: String) throws -> (Process, URL, Pipe) {
         let log = try tempDir().appendingPathComponent("stdout")
@@ -319,12 +327,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testSIGTERMAndSIGHUPSaveTheCurrentStepExitWith128PlusTheSignalAndTheRunResumes() throws {
-        let data = try tinyImageFolder(trainPerClass: 200)
-        let out = try tempDir().appendingPathComponent("run").path
-        // Far more steps than the test waits for: the signal always lands inside training.
-        let args = ["train", "--model", "mlp", "--data", data, "--epochs", "500", "--batch-size", "2", "--no-augment",
-                    "--threads", "1", "--out", out]
-        let (first, _, err1) = try start(args, until: "model mlp")
+        let (first, out, err1) = try startLongRun()
         XCTAssertTrue(first.isRunning, String(decoding: err1.fileHandleForReading.availableData, as: UTF8.self))
         usleep(300_000)
         first.terminate()   // SIGTERM, as a batch scheduler sends it
