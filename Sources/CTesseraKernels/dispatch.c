@@ -169,3 +169,15 @@ void tk_reverse_rows(ptrdiff_t rows, ptrdiff_t w, float *x) {
 void tk_conv_epilogue_apply(ptrdiff_t O, ptrdiff_t P, float *y, const tk_conv_epilogue *e) {
     table()->conv_epilogue_apply(O, P, y, e);
 }
+void tk_direct3x3_pack(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, int stride, ptrdiff_t channel_stride, float *xp) {
+    table()->direct3x3_pack(x, C, H, W, stride, channel_stride, xp);
+}
+void tk_direct3x3_pack_weights(const float *w, ptrdiff_t O, ptrdiff_t C, float *wp) {
+    table()->direct3x3_pack_weights(w, O, C, wp);
+}
+void tk_direct3x3(const float *xp, ptrdiff_t C, ptrdiff_t channel_stride, const ptrdiff_t *taps, ptrdiff_t P, const float *wp, ptrdiff_t b0, ptrdiff_t b1, float *ye, ptrdiff_t ldy) {
+    table()->direct3x3(xp, C, channel_stride, taps, P, wp, b0, b1, ye, ldy);
+}
+void tk_direct3x3_unpack(const float *ye, ptrdiff_t ldy, ptrdiff_t wext, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t OH, ptrdiff_t OW, float *y, const tk_conv_epilogue *e) {
+    table()->direct3x3_unpack(ye, ldy, wext, o0, o1, OH, OW, y, e);
+}

@@ -43,6 +43,10 @@ typedef struct tk_table {
     __typeof__(&tk_wino_s2_channels_last) wino_s2_channels_last;
     __typeof__(&tk_wino_s2_input) wino_s2_input;
     __typeof__(&tk_wino_s2_output) wino_s2_output;
+    __typeof__(&tk_direct3x3_pack) direct3x3_pack;
+    __typeof__(&tk_direct3x3_pack_weights) direct3x3_pack_weights;
+    __typeof__(&tk_direct3x3) direct3x3;
+    __typeof__(&tk_direct3x3_unpack) direct3x3_unpack;
 } tk_table;
 
 extern const tk_table tk_table_baseline;

@@ -61,15 +61,20 @@ public enum GradCheck {
             }
             let analytic = g.scalars
             var bad = 0, worst = -1, worstExcess = 0.0, worstNumeric = 0.0
-            leaf.withUnsafeMutableBufferPointer { buf in
-                for i in 0..<buf.count {
-                    let x0 = buf[i]
+            // Each write goes through its own withUnsafeMutableBufferPointer, which marks the
+            // storage mutated on return, so whatever an op keeps derived from an input (an
+            // inference pass's transformed weights) is rebuilt for every perturbed evaluation.
+            func write(_ i: Int, _ v: Float) { leaf.withUnsafeMutableBufferPointer { $0[i] = v } }
+            let values = leaf.scalars
+            do {
+                for i in 0..<values.count {
+                    let x0 = values[i]
                     let xp = x0 + eps, xm = x0 - eps
-                    buf[i] = xp
+                    write(i, xp)
                     let lp = objective()
-                    buf[i] = xm
+                    write(i, xm)
                     let lm = objective()
-                    buf[i] = x0
+                    write(i, x0)
                     let numeric = (lp - lm) / (Double(xp) - Double(xm))
                     let a = Double(analytic[i])
                     let err = Swift.abs(numeric - a)

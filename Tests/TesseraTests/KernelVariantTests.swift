@@ -243,8 +243,11 @@ final class KernelVariantTests: XCTestCase {
     func testEveryConvolutionAlgorithmAgreesForwardAndBackward() {
         // (input, weight, stride, padding, groups, policy): im2col with phase planes, col2im,
         // pointwise, Winograd F(2×2, 3×3) with channels that are not whole vectors, stride-2
-        // Winograd, the RGB stem.
+        // Winograd, the RGB stem (the direct kernel), the direct kernel at stride 2 over a
+        // rectangular image with output channels that are not a multiple of 4.
         let cases: [([Int], [Int], Int, Int, Int, ConvPolicy)] = [
+            ([1, 6, 10, 12], [9, 6, 3, 3], 2, 1, 1, .direct),
+            ([2, 5, 9, 7], [7, 5, 3, 3], 1, 1, 1, .direct),
             ([2, 5, 9, 9], [7, 5, 3, 3], 2, 1, 1, .im2col),
             ([2, 6, 8, 8], [6, 3, 3, 3], 1, 1, 2, .im2col),
             ([2, 12, 5, 5], [20, 12, 1, 1], 1, 0, 1, .auto),

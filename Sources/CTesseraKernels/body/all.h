@@ -12,6 +12,7 @@
 #include "im2col.h"
 #include "winograd23.h"
 #include "winograd_s2.h"
+#include "direct3x3.h"
 #include "augment.h"
 
 #define TK_TABLE_ENTRIES \
@@ -52,3 +53,7 @@
     .wino_s2_channels_last = wino_s2_channels_last, \
     .wino_s2_input = wino_s2_input, \
     .wino_s2_output = wino_s2_output, \
+    .direct3x3_pack = direct3x3_pack, \
+    .direct3x3_pack_weights = direct3x3_pack_weights, \
+    .direct3x3 = direct3x3, \
+    .direct3x3_unpack = direct3x3_unpack, \

@@ -286,6 +286,29 @@ void tk_wino_s2_input(const float *xs, ptrdiff_t lanes_c, ptrdiff_t columns, ptr
 void tk_wino_s2_output(const float *m, ptrdiff_t lanes_o, ptrdiff_t O, ptrdiff_t xi_stride, ptrdiff_t tiles_h,
                        ptrdiff_t tiles_w, ptrdiff_t OH, ptrdiff_t OW, float *y, float *tile, const tk_conv_epilogue *e);
 
+/// Direct 3×3 convolution, stride 1 or 2, padding 1 (body/direct3x3.h has the layouts): one image
+/// packed so that every tap is a fixed offset from its extended output position, then blocks of
+/// 4 output channels × 3 vectors of positions.
+/// Blocks of the kernel run past P up to a multiple of this many floats (ye's rows must have room).
+#define TK_DIRECT_ROUND 48
+/// Floats past the packed image's last channel that the kernel may read (and whose values it discards).
+#define TK_DIRECT_SLACK 64
+/// xp ← x [C, H, W] packed for stride 1 ([C, H + 2, W + 2]) or stride 2 (four phase planes
+/// [C, 4, H/2 + 1, W/2 + 1]; even H and W), zero-bordered, channel_stride floats per channel
+/// (at least the packed channel's size); overwrites C·channel_stride floats.
+void tk_direct3x3_pack(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, int stride, ptrdiff_t channel_stride,
+                       float *xp);
+/// wp [⌈O/4⌉, C, 9, 4] ← w [O, C, 3, 3] (missing channels of the last group of four zero).
+void tk_direct3x3_pack_weights(const float *w, ptrdiff_t O, ptrdiff_t C, float *wp);
+/// ye[o, p] = Σ_c Σ_t wp[o/4, c, t, o%4] · xp[c·channel_stride + taps[t] + p] for the output
+/// channels of blocks b0 ..< b1 and p < P rounded up to TK_DIRECT_ROUND; overwritten, row stride ldy.
+void tk_direct3x3(const float *xp, ptrdiff_t C, ptrdiff_t channel_stride, const ptrdiff_t *taps, ptrdiff_t P,
+                  const float *wp, ptrdiff_t b0, ptrdiff_t b1, float *ye, ptrdiff_t ldy);
+/// y [O, OH, OW] ← epilogue(ye[o·ldy + oy·wext + ox]) for output channels o0 ..< o1, overwritten
+/// (e NULL: none; its residual offset to this image).
+void tk_direct3x3_unpack(const float *ye, ptrdiff_t ldy, ptrdiff_t wext, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t OH,
+                         ptrdiff_t OW, float *y, const tk_conv_epilogue *e);
+
 #ifdef __cplusplus
 }
 #endif

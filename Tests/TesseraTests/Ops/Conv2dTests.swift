@@ -6,17 +6,19 @@ import TesseraTestSupport
 /// Convolution (Ops/Conv2d.swift, Kernels/Conv/): the plan, every algorithm against im2col, PyTorch fixtures, gradients.
 final class Conv2dTests: XCTestCase {
     /// Output, input gradient and weight gradient of conv2d(x, w, padding) for random data, with
-    /// and without Winograd. `winogradInputGradient`: whether the input gradient (a stride-1
-    /// convolution from O to C channels, padded by 2 − padding) is expected to take Winograd too.
+    /// Winograd (`TESSERA_CONV=winograd`, which `auto` narrows to where it pays: see
+    /// DirectConv3x3Tests) and with im2col. `winogradInputGradient`: whether the input gradient (a
+    /// stride-1 convolution from O to C channels, padded by 2 − padding) is expected to take
+    /// Winograd too.
     private func compare(n: Int, c: Int, o: Int, h: Int, w: Int, padding: Size2, winogradInputGradient: Bool, seed: UInt64,
                          file: StaticString = #filePath, line: UInt = #line) {
         let x = TestData.randn([n, c, h, w], seed: seed)
         let weight = TestData.randn([o, c, 3, 3], seed: seed + 1, std: 0.2)
         let upstream = TestData.randn([n, o, h + 2 * padding.h - 2, w + 2 * padding.w - 2], seed: seed + 2)
         let what = "[\(n), \(c), \(h), \(w)] → \(o), padding \(padding)"
-        let plan = ConvPlan(input: x.shape, weight: weight.shape, padding: padding, policy: .auto)
+        let plan = ConvPlan(input: x.shape, weight: weight.shape, padding: padding, policy: .winograd)
         XCTAssertEqual(plan.weightGradient.algorithm, .winogradF23, "\(what): the weight gradient should take Winograd", file: file, line: line)
-        XCTAssertEqual(plan.forward.algorithm, c >= 6 ? .winogradF23 : .im2col, "\(what): forward", file: file, line: line)
+        XCTAssertEqual(plan.forward.algorithm, .winogradF23, "\(what): forward", file: file, line: line)
         XCTAssertEqual(plan.inputGradient.algorithm == .winogradF23, winogradInputGradient, "\(what): Winograd for the input gradient", file: file, line: line)
         let reference = ConvPlan(input: x.shape, weight: weight.shape, padding: padding, policy: .im2col)
 
@@ -144,7 +146,7 @@ final class Conv2dTests: XCTestCase {
     }
 
     func testThePlanNamesEveryPassWithAReasonAndTheInputGradientsConvolution() {
-        let p = plan(c: 16, o: 16, side: 32)
+        let p = plan(c: 32, o: 32, side: 16)
         XCTAssertEqual(p.forward.algorithm, .winogradF23)
         XCTAssertTrue(p.inputGradientIsTransposedConvolution)
         XCTAssertEqual(p.transposed?.forward.algorithm, p.inputGradient.algorithm, "dX runs the transposed convolution's forward")
@@ -224,7 +226,7 @@ final class Conv2dTests: XCTestCase {
             let what = "[\(n), \(c), \(h), \(w)] → \(o), stride 2"
             let x = TestData.randn([n, c, h, w], seed: UInt64(c * 100 + h))
             let weight = TestData.randn([o, c, 3, 3], seed: UInt64(o), std: 0.2)
-            let plan = ConvPlan(input: x.shape, weight: weight.shape, stride: 2, padding: 1, policy: .auto)
+            let plan = ConvPlan(input: x.shape, weight: weight.shape, stride: 2, padding: 1, policy: .winograd)
             XCTAssertEqual(plan.forward.algorithm, .winogradStride2, "\(what) should take the Winograd path")
             let reference = ConvPlan(input: x.shape, weight: weight.shape, stride: 2, padding: 1, policy: .im2col)
             onOneAndTwoThreads {
@@ -237,7 +239,8 @@ final class Conv2dTests: XCTestCase {
 
     func testStride2WinogradIsUsedOnlyForPaddedEvenDownsamplingWithEightChannels() {
         func stride2(c: Int = 16, o: Int = 16, h: Int = 16, w: Int = 16, k: Int = 3, padding: Int = 1, dilation: Int = 1, groups: Int = 1) -> Bool {
-            ConvPlan(input: [2, c, h, w], weight: [o, c / groups, k, k], stride: 2, padding: Size2(padding, padding),
+            // Batch 8: at batch 1 or 2 the direct kernel takes stride 2 (DirectConv3x3Tests).
+            ConvPlan(input: [8, c, h, w], weight: [o, c / groups, k, k], stride: 2, padding: Size2(padding, padding),
                      dilation: Size2(dilation, dilation), groups: groups, policy: .auto).forward.algorithm == .winogradStride2
         }
         XCTAssertTrue(stride2())
@@ -253,14 +256,14 @@ final class Conv2dTests: XCTestCase {
         XCTAssertNotEqual(plan(c: 16, o: 16, side: 16).forward.algorithm, .winogradStride2, "stride 1")
     }
 
-    func testForwardOfFewerThanSixChannelsRunsIm2colWhileItsGradientsStayWinograd() {
-        XCTAssertEqual(plan(c: 3, o: 16, side: 32).forward.algorithm, .im2col, "the RGB stem's forward is im2col")
-        XCTAssertEqual(plan(c: 5, o: 16, side: 32).forward.algorithm, .im2col)
-        XCTAssertEqual(plan(c: 6, o: 16, side: 32).forward.algorithm, .winogradF23)
-        XCTAssertEqual(plan(c: 16, o: 16, side: 32).forward.algorithm, .winogradF23)
+    func testTheStemsForwardRunsDirectWhileItsWeightGradientStaysWinograd() {
+        XCTAssertEqual(plan(c: 3, o: 16, side: 32).forward.algorithm, .direct3x3, "the RGB stem's forward is direct")
+        // Not 3×3 with padding 1: the direct kernel does not apply, and 5 channels are too few for Winograd.
+        XCTAssertEqual(plan(c: 5, o: 16, side: 32, padding: 0).forward.algorithm, .im2col)
+        XCTAssertEqual(plan(c: 6, o: 16, side: 32, padding: 0).forward.algorithm, .winogradF23)
         let stem = plan(c: 3, o: 16, side: 32)
         XCTAssertEqual(stem.weightGradient.algorithm, .winogradF23, "the stem's weight gradient is Winograd")
-        XCTAssertEqual(stem.inputGradient.algorithm, .winogradF23, "the stem's input gradient (16 → 3) is a Winograd forward")
+        XCTAssertEqual(stem.inputGradient.algorithm, .direct3x3, "the stem's input gradient (16 → 3) is a direct forward")
     }
 
     /// The im2col forward runs one GEMM per image straight into the output from

@@ -2,7 +2,7 @@ import Foundation
 
 /// The conv2d kernels over raw buffers, forward and both gradients side by side, each running the
 /// algorithm its ``ConvPlan`` names: im2col + GEMM here, Winograd in ``WinogradF23`` and
-/// ``WinogradStride2``.
+/// ``WinogradStride2``, the direct 3×3 forward in ``DirectConv3x3``.
 /// x: [N, C, H, W], w: [O, C/groups, kh, kw], y and dy: [N, O, outH, outW].
 struct Conv2dKernel {
     let plan: ConvPlan
@@ -79,6 +79,7 @@ struct Conv2dKernel {
         switch plan.forward.algorithm {
         case .winogradF23: return WinogradF23(geo: geo, n: n, outChannels: outChannels).transformedWeightCount
         case .winogradStride2: return WinogradStride2(geo: geo, n: n, outChannels: outChannels).sharedCount
+        case .direct3x3: return DirectConv3x3(geo: geo, n: n, outChannels: outChannels).transformedWeightCount
         case .pointwise, .im2col, .col2im: return 0
         }
     }
@@ -86,7 +87,12 @@ struct Conv2dKernel {
     /// What the transformed weights at `offset` of w's storage depend on besides w's values: the
     /// algorithm, the shapes and the vector width (which sets the padded channel counts).
     func transformedWeightSlot(offset: Int) -> DerivedSlot {
-        DerivedSlot(kind: plan.forward.algorithm == .winogradF23 ? .winogradF23 : .winogradStride2,
+        let kind: DerivedSlot.Kind = switch plan.forward.algorithm {
+        case .winogradF23: .winogradF23
+        case .direct3x3: .direct3x3
+        default: .winogradStride2
+        }
+        return DerivedSlot(kind: kind,
                     layout: SIMD8(outChannels, geo.channels, vectorLanes(geo.channels), vectorLanes(outChannels), offset, 0, 0, 0))
     }
 
@@ -95,13 +101,14 @@ struct Conv2dKernel {
         switch plan.forward.algorithm {
         case .winogradF23: WinogradF23(geo: geo, n: n, outChannels: outChannels).transformWeights(w, into: u)
         case .winogradStride2: WinogradStride2(geo: geo, n: n, outChannels: outChannels).transformWeights(w, into: u)
+        case .direct3x3: DirectConv3x3(geo: geo, n: n, outChannels: outChannels).transformWeights(w, into: u)
         case .pointwise, .im2col, .col2im: break
         }
     }
 
     /// y = epilogue(conv(x, w)), overwritten. `transformed`: w already transformed for the forward
-    /// algorithm (``transformWeights(_:into:)``), or nil. The Winograd kernels apply the epilogue
-    /// as they write y; the GEMM paths in a pass over each image's output after it.
+    /// algorithm (``transformWeights(_:into:)``), or nil. The Winograd and direct kernels apply the
+    /// epilogue as they write y; the GEMM paths in a pass over each image's output after it.
     func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                  transformed: UnsafePointer<Float>? = nil, epilogue: ConvEpilogue? = nil) {
         let P = geo.positions
@@ -111,6 +118,8 @@ struct Conv2dKernel {
             WinogradF23(geo: geo, n: n, outChannels: outChannels).forward(x: x, w: w, y: y, transformed: transformed, epilogue: epilogue)
         case .winogradStride2:
             WinogradStride2(geo: geo, n: n, outChannels: outChannels).forward(x: x, w: w, y: y, transformed: transformed, epilogue: epilogue)
+        case .direct3x3:
+            DirectConv3x3(geo: geo, n: n, outChannels: outChannels).forward(x: x, w: w, y: y, transformed: transformed, epilogue: epilogue)
         case .pointwise, .im2col, .col2im:
             gemmForward(x: x, w: w, y: y)
             if let epilogue {

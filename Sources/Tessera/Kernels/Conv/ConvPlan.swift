@@ -1,14 +1,18 @@
 import Foundation
 
-/// How convolution algorithms are chosen: `TESSERA_CONV=auto|im2col|winograd` in the
+/// How convolution algorithms are chosen: `TESSERA_CONV=auto|im2col|winograd|direct` in the
 /// environment, or ``Runtime/convolutionPolicy``.
 public enum ConvPolicy: String, CaseIterable, Sendable {
-    /// Winograd where it applies and measured faster, im2col + GEMM elsewhere (the default).
+    /// The direct 3×3 kernel or Winograd where they apply and were measured faster, im2col + GEMM
+    /// elsewhere (the default).
     case auto
     /// im2col + GEMM (or a plain GEMM for 1×1 convolutions) everywhere: the reference path.
     case im2col
     /// Winograd wherever the geometry allows it, even where it is not faster (for comparisons).
     case winograd
+    /// The direct 3×3 kernel for every forward pass it can run (3×3, padding 1, stride 1 or 2),
+    /// even where it is not faster (for comparisons); the gradients as under `auto`.
+    case direct
 }
 
 /// Which algorithm runs each pass of one 2-D convolution, and why: the single place where that
@@ -31,6 +35,9 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
         case winogradF23
         /// Winograd F(4×4, 2×2) over the four phase planes of a 3×3 stride-2 convolution.
         case winogradStride2
+        /// A direct 3×3 convolution (stride 1 or 2, padding 1) on vectors of output positions, with
+        /// no GEMM: for thin inputs and small batches (forward only).
+        case direct3x3
         /// The input gradient as Wᵀ·dY (one GEMM) folded back by col2im.
         case col2im
     }
@@ -79,10 +86,10 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
         self.groups = groups
         self.outChannels = outChannels
         self.policy = policy
-        forward = ConvPlan.forwardPass(g, groups: groups, outChannels: outChannels, policy: policy)
+        forward = ConvPlan.forwardPass(g, batch: batch, groups: groups, outChannels: outChannels, policy: policy)
         weightGradient = ConvPlan.weightGradientPass(g, groups: groups, outChannels: outChannels, policy: policy)
         if let t = ConvPlan.transposedGeometry(g, groups: groups, outChannels: outChannels) {
-            let inner = ConvPlan.forwardPass(t, groups: groups, outChannels: g.channels * groups, policy: policy)
+            let inner = ConvPlan.forwardPass(t, batch: batch, groups: groups, outChannels: g.channels * groups, policy: policy)
             inputGradient = Pass(algorithm: inner.algorithm,
                                  reason: "stride 1: a convolution of dY with the flipped kernel; " + inner.reason)
             inputGradientIsTransposedConvolution = true
@@ -121,9 +128,36 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
         g.isPointwise ? Pass(algorithm: .pointwise, reason: "1×1 stride 1: one GEMM on the input") : Pass(algorithm: .im2col, reason: why)
     }
 
-    static func forwardPass(_ g: ConvGeometry, groups: Int, outChannels o: Int, policy: ConvPolicy) -> Pass {
-        if policy == .im2col { return plain(g, "TESSERA_CONV=im2col") }
+    /// Why the direct 3×3 kernel runs a forward pass, or nil where Winograd or im2col is faster.
+    /// Measured on a Zen 3 (median of 14 interleaved rounds per shape, docs/BENCHMARKS.md,
+    /// "Direct 3×3 convolutions"), direct time / the other path's:
+    /// - the RGB stem 3 → 16 at 32²: 0.58–0.60 at batch 1, 0.81 at 64, 0.79–0.97 at 128 (against im2col);
+    ///   3 → 64: 0.70 at batch 1, but 1.08 at 64 and 1.17 at 128, where im2col's GEMM is 64 rows;
+    /// - 16 → 16 at 32²: 0.78 at batch 1, 0.92 at 128 (Winograd's GEMMs are 16 deep and 16 wide);
+    /// - stride 2, 16 → 32 and 32 → 64: 0.80 and 0.55 at batch 1, 0.79 and 0.81 at batch 2, but
+    ///   1.05 and 1.27 at 128;
+    /// - 32 → 32 at 16² and 64 → 64 at 8²: 1.2 to 2.7 at every batch (Winograd stays).
+    static func directReason(_ g: ConvGeometry, batch n: Int, groups: Int, outChannels o: Int, policy: ConvPolicy) -> String? {
+        guard policy == .auto, DirectConv3x3.applies(g, groups: groups, outChannels: o) else { return nil }
         let c = g.channels
+        if g.sh == 1 && c < 6 && (o <= 32 || n <= 2) {
+            return "\(c) → \(o) channels: too thin for a GEMM or Winograd's transforms"
+        }
+        // From 16 columns up the extended rows waste at most 2 columns in 18.
+        if g.sh == 1 && c <= 16 && o <= 16 && g.outW >= 16 { return "\(c) → \(o) channels: Winograd's GEMMs would be too thin" }
+        if g.sh == 2 && n <= 2 { return "stride 2 at batch \(n): no GEMM to pay for" }
+        return nil
+    }
+
+    static func forwardPass(_ g: ConvGeometry, batch: Int, groups: Int, outChannels o: Int, policy: ConvPolicy) -> Pass {
+        if policy == .im2col { return plain(g, "TESSERA_CONV=im2col") }
+        if policy == .direct && DirectConv3x3.applies(g, groups: groups, outChannels: o) {
+            return Pass(algorithm: .direct3x3, reason: "TESSERA_CONV=direct")
+        }
+        let c = g.channels
+        if let why = directReason(g, batch: batch, groups: groups, outChannels: o, policy: policy) {
+            return Pass(algorithm: .direct3x3, reason: why)
+        }
         if WinogradF23.applies(g, groups: groups, outChannels: o) {
             if policy == .winograd { return Pass(algorithm: .winogradF23, reason: "TESSERA_CONV=winograd") }
             // Below 6 input channels the GEMMs (K = C) are too thin to pay for transforming every
@@ -175,7 +209,7 @@ extension ConvPolicy {
     static func fromEnvironment() -> ConvPolicy {
         guard let raw = ProcessInfo.processInfo.environment["TESSERA_CONV"], !raw.isEmpty else { return .auto }
         if let p = ConvPolicy(rawValue: raw) { return p }
-        FileHandle.standardError.write(Data("tessera: warning: TESSERA_CONV=\(raw) is not one of auto, im2col, winograd; using auto\n".utf8))
+        FileHandle.standardError.write(Data("tessera: warning: TESSERA_CONV=\(raw) is not one of \(ConvPolicy.allCases.map(\.rawValue).joined(separator: ", ")); using auto\n".utf8))
         return .auto
     }
 }
