@@ -178,6 +178,6 @@ void tk_direct3x3_pack_weights(const float *w, ptrdiff_t O, ptrdiff_t C, float *
 void tk_direct3x3(const float *xp, ptrdiff_t C, ptrdiff_t channel_stride, const ptrdiff_t *taps, ptrdiff_t P, const float *wp, ptrdiff_t b0, ptrdiff_t b1, float *ye, ptrdiff_t ldy) {
     table()->direct3x3(xp, C, channel_stride, taps, P, wp, b0, b1, ye, ldy);
 }
-void tk_direct3x3_unpack(const float *ye, ptrdiff_t ldy, ptrdiff_t wext, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t OH, ptrdiff_t OW, float *y, const tk_conv_epilogue *e) {
-    table()->direct3x3_unpack(ye, ldy, wext, o0, o1, OH, OW, y, e);
+void tk_direct3x3_unpack(const float *ye, ptrdiff_t ldy, ptrdiff_t wext, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t plane, float *y, const tk_conv_epilogue *e) {
+    table()->direct3x3_unpack(ye, ldy, wext, o0, o1, OH, OW, plane, y, e);
 }

@@ -119,7 +119,7 @@ final class CommandLineTests: XCTestCase {
         let convs = r.out.split(separator: "\n").filter { !$0.hasPrefix(" ") && $0.contains(" → ") }
         XCTAssertEqual(convs.count, 19, "ResNet-20 has 19 convolutions: \(r.out)")
         XCTAssertTrue(r.out.contains("conv1  3 → 16"), r.out)
-        XCTAssertTrue(r.out.contains("forward         direct3x3 (3 → 16 channels"), "the RGB stem's forward is direct: \(r.out)")
+        XCTAssertTrue(r.out.contains("forward         direct3x3 (3 input channels"), "the RGB stem's forward is direct: \(r.out)")
         XCTAssertTrue(r.out.contains("winogradStride2"), "the downsampling convolutions: \(r.out)")
         XCTAssertTrue(r.out.contains("input gradient  col2im"), r.out)
         let forced = try run(["info", "--plan", "resnet20"], environment: ["TESSERA_CONV": "im2col"])

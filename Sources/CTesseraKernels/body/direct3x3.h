@@ -12,10 +12,13 @@
 //
 // Extended positions with ox ≥ OW (the one or two columns of every row that straddle the border)
 // are computed and thrown away by the unpacking: what they read is never used. The kernel then
-// runs along p with no edge cases: a block of 3 vectors of positions by 4 output channels keeps
-// 12 accumulators in registers, and per channel and tap reads 3 input vectors and broadcasts 4
-// weights (12 FMAs for 7 loads). Blocks run past P up to a multiple of TK_DIRECT_ROUND, so the
-// caller leaves that much room in ye and TK_DIRECT_SLACK floats past the end of xp.
+// runs along p with no edge cases: a block of 2 vectors of positions by 4 output channels keeps
+// 8 accumulators in registers (enough to hide the FMA latency on two pipes), and per channel and
+// tap reads 2 input vectors and broadcasts 4 weights: 14 registers in all, which AVX2's 16 hold.
+// A block of 3 vectors (12 accumulators) made clang spill to the stack and ran at half the speed
+// (49 against 95 GFLOPS on one Zen 3 core, 16 → 16 at 32²). Blocks run past P up to a multiple
+// of TK_DIRECT_ROUND, so the caller leaves that much room in ye and TK_DIRECT_SLACK floats past
+// the end of xp.
 
 /// xp ← one image x [C, H, W] packed for the direct kernel (stride 1 or 2; see above), the border
 /// and the phase planes' padding as zeros. Overwrites all of xp's C·channel_stride floats.
@@ -76,57 +79,60 @@ static void direct3x3_pack_weights(const float *restrict w, ptrdiff_t O, ptrdiff
 }
 
 /// ye[o, p] = Σ_c Σ_t wp[o/4, c, t, o%4] · xp[c·channel_stride + taps[t] + p] for the output
-/// channels of blocks b0 ..< b1 (4 each) and p < P rounded up to whole blocks of 3·TK_LANES
+/// channels of blocks b0 ..< b1 (4 each) and p < P rounded up to whole blocks of 2·TK_LANES
 /// (overwritten; row stride ldy). xp: a packed image (direct3x3_pack).
 static void direct3x3(const float *restrict xp, ptrdiff_t C, ptrdiff_t channel_stride, const ptrdiff_t *taps,
                       ptrdiff_t P, const float *restrict wp, ptrdiff_t b0, ptrdiff_t b1, float *restrict ye, ptrdiff_t ldy) {
+    enum { V = 2 };   // vectors of positions per block
     const ptrdiff_t L = TK_LANES;
-    ptrdiff_t t0 = taps[0], t1 = taps[1], t2 = taps[2], t3 = taps[3], t4 = taps[4], t5 = taps[5], t6 = taps[6],
-              t7 = taps[7], t8 = taps[8];
+    ptrdiff_t tap[9];
+    for (int t = 0; t < 9; t++) tap[t] = taps[t];
     for (ptrdiff_t b = b0; b < b1; b++) {
         const float *wb = wp + b * C * 36;
         float *y0 = ye + 4 * b * ldy;
-        for (ptrdiff_t p = 0; p < P; p += 3 * L) {
-            tk_vf a00 = tk_splat(0), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
-            tk_vf a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
-            const float *xc = xp + p;
-            const float *wc = wb;
+        for (ptrdiff_t p = 0; p < P; p += V * L) {
+            tk_vf a[4][V];
+#pragma clang loop unroll(full)
+            for (int i = 0; i < 4; i++)
+#pragma clang loop unroll(full)
+                for (int j = 0; j < V; j++) a[i][j] = tk_splat(0);
+            const float *xc = xp + p, *wc = wb;
             for (ptrdiff_t c = 0; c < C; c++, xc += channel_stride, wc += 36) {
-#define TK_DIRECT_TAP(t, off)                                                                   \
-                {                                                                               \
-                    const float *xs = xc + (off), *ww = wc + 4 * (t);                           \
-                    tk_vf x0 = tk_load(xs), x1 = tk_load(xs + L), x2 = tk_load(xs + 2 * L), v;  \
-                    v = tk_splat(ww[0]); a00 += v * x0; a01 += v * x1; a02 += v * x2;           \
-                    v = tk_splat(ww[1]); a10 += v * x0; a11 += v * x1; a12 += v * x2;           \
-                    v = tk_splat(ww[2]); a20 += v * x0; a21 += v * x1; a22 += v * x2;           \
-                    v = tk_splat(ww[3]); a30 += v * x0; a31 += v * x1; a32 += v * x2;           \
+#pragma clang loop unroll(full)
+                for (int t = 0; t < 9; t++) {
+                    const float *xs = xc + tap[t], *ww = wc + 4 * t;
+                    tk_vf x[V];
+#pragma clang loop unroll(full)
+                    for (int j = 0; j < V; j++) x[j] = tk_load(xs + j * L);
+#pragma clang loop unroll(full)
+                    for (int i = 0; i < 4; i++) {
+                        tk_vf w = tk_splat(ww[i]);
+#pragma clang loop unroll(full)
+                        for (int j = 0; j < V; j++) a[i][j] += w * x[j];
+                    }
                 }
-                TK_DIRECT_TAP(0, t0) TK_DIRECT_TAP(1, t1) TK_DIRECT_TAP(2, t2)
-                TK_DIRECT_TAP(3, t3) TK_DIRECT_TAP(4, t4) TK_DIRECT_TAP(5, t5)
-                TK_DIRECT_TAP(6, t6) TK_DIRECT_TAP(7, t7) TK_DIRECT_TAP(8, t8)
-#undef TK_DIRECT_TAP
             }
-            float *y = y0 + p;
-            tk_store(y, a00); tk_store(y + L, a01); tk_store(y + 2 * L, a02); y += ldy;
-            tk_store(y, a10); tk_store(y + L, a11); tk_store(y + 2 * L, a12); y += ldy;
-            tk_store(y, a20); tk_store(y + L, a21); tk_store(y + 2 * L, a22); y += ldy;
-            tk_store(y, a30); tk_store(y + L, a31); tk_store(y + 2 * L, a32);
+#pragma clang loop unroll(full)
+            for (int i = 0; i < 4; i++)
+#pragma clang loop unroll(full)
+                for (int j = 0; j < V; j++) tk_store(y0 + i * ldy + p + j * L, a[i][j]);
         }
     }
 }
 
-/// y[o, oy, ox] = epilogue(ye[o·ldy + oy·wext + ox]) for output channels o0 ..< o1, overwritten
-/// (e NULL: none; its residual offset to this image, laid out like y). y: [O, OH, OW].
+/// y[o·plane + oy·OW + ox] = epilogue(ye[o·ldy + oy·wext + ox]) for output channels o0 ..< o1 and
+/// rows oy < OH, overwritten (e NULL: none; its residual laid out like y and offset like it).
+/// y: one image [O, OH, OW] (plane = OH·OW), or a band of its rows (plane the image's OH·OW).
 static void direct3x3_unpack(const float *restrict ye, ptrdiff_t ldy, ptrdiff_t wext, ptrdiff_t o0, ptrdiff_t o1,
-                             ptrdiff_t OH, ptrdiff_t OW, float *restrict y, const tk_conv_epilogue *e) {
+                             ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t plane, float *restrict y, const tk_conv_epilogue *e) {
     const tk_vf zero = tk_splat(0);
     for (ptrdiff_t o = o0; o < o1; o++) {
         tk_vf b = tk_splat(e && e->bias ? e->bias[o] : 0);
-        const float *res = e && e->residual ? e->residual + o * OH * OW : 0;
+        const float *res = e && e->residual ? e->residual + o * plane : 0;
         int relu = e && e->relu;
         for (ptrdiff_t r = 0; r < OH; r++) {
             const float *s = ye + o * ldy + r * wext;
-            float *d = y + (o * OH + r) * OW;
+            float *d = y + o * plane + r * OW;
             const float *rr = res ? res + r * OW : 0;
             ptrdiff_t q = 0;
             for (; q + TK_LANES <= OW; q += TK_LANES) {
@@ -135,7 +141,7 @@ static void direct3x3_unpack(const float *restrict ye, ptrdiff_t ldy, ptrdiff_t 
                 if (relu) v = __builtin_elementwise_max(v, zero);
                 tk_store(d + q, v);
             }
-            for (; q < OW; q++) d[q] = e ? epilogue_value(s[q], e, o, (o * OH + r) * OW + q) : s[q];
+            for (; q < OW; q++) d[q] = e ? epilogue_value(s[q], e, o, o * plane + r * OW + q) : s[q];
         }
     }
 }

@@ -288,9 +288,9 @@ void tk_wino_s2_output(const float *m, ptrdiff_t lanes_o, ptrdiff_t O, ptrdiff_t
 
 /// Direct 3×3 convolution, stride 1 or 2, padding 1 (body/direct3x3.h has the layouts): one image
 /// packed so that every tap is a fixed offset from its extended output position, then blocks of
-/// 4 output channels × 3 vectors of positions.
+/// 4 output channels × 2 vectors of positions.
 /// Blocks of the kernel run past P up to a multiple of this many floats (ye's rows must have room).
-#define TK_DIRECT_ROUND 48
+#define TK_DIRECT_ROUND 32
 /// Floats past the packed image's last channel that the kernel may read (and whose values it discards).
 #define TK_DIRECT_SLACK 64
 /// xp ← x [C, H, W] packed for stride 1 ([C, H + 2, W + 2]) or stride 2 (four phase planes
@@ -304,10 +304,11 @@ void tk_direct3x3_pack_weights(const float *w, ptrdiff_t O, ptrdiff_t C, float *
 /// channels of blocks b0 ..< b1 and p < P rounded up to TK_DIRECT_ROUND; overwritten, row stride ldy.
 void tk_direct3x3(const float *xp, ptrdiff_t C, ptrdiff_t channel_stride, const ptrdiff_t *taps, ptrdiff_t P,
                   const float *wp, ptrdiff_t b0, ptrdiff_t b1, float *ye, ptrdiff_t ldy);
-/// y [O, OH, OW] ← epilogue(ye[o·ldy + oy·wext + ox]) for output channels o0 ..< o1, overwritten
-/// (e NULL: none; its residual offset to this image).
+/// y[o·plane + oy·OW + ox] ← epilogue(ye[o·ldy + oy·wext + ox]) for output channels o0 ..< o1 and
+/// rows oy < OH, overwritten: one image [O, OH, OW] (plane = OH·OW) or a band of its rows (plane
+/// the whole image's). e NULL: none; its residual laid out like y and offset like it.
 void tk_direct3x3_unpack(const float *ye, ptrdiff_t ldy, ptrdiff_t wext, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t OH,
-                         ptrdiff_t OW, float *y, const tk_conv_epilogue *e);
+                         ptrdiff_t OW, ptrdiff_t plane, float *y, const tk_conv_epilogue *e);
 
 #ifdef __cplusplus
 }

@@ -146,7 +146,7 @@ final class Conv2dTests: XCTestCase {
     }
 
     func testThePlanNamesEveryPassWithAReasonAndTheInputGradientsConvolution() {
-        let p = plan(c: 32, o: 32, side: 16)
+        let p = plan(c: 64, o: 64, side: 16)
         XCTAssertEqual(p.forward.algorithm, .winogradF23)
         XCTAssertTrue(p.inputGradientIsTransposedConvolution)
         XCTAssertEqual(p.transposed?.forward.algorithm, p.inputGradient.algorithm, "dX runs the transposed convolution's forward")
@@ -239,7 +239,7 @@ final class Conv2dTests: XCTestCase {
 
     func testStride2WinogradIsUsedOnlyForPaddedEvenDownsamplingWithEightChannels() {
         func stride2(c: Int = 16, o: Int = 16, h: Int = 16, w: Int = 16, k: Int = 3, padding: Int = 1, dilation: Int = 1, groups: Int = 1) -> Bool {
-            // Batch 8: at batch 1 or 2 the direct kernel takes stride 2 (DirectConv3x3Tests).
+            // Batch 8: at batch 1 or 2 the direct kernel takes stride 2, as it does for up to 16 channels into 16 columns or more (DirectConv3x3Tests).
             ConvPlan(input: [8, c, h, w], weight: [o, c / groups, k, k], stride: 2, padding: Size2(padding, padding),
                      dilation: Size2(dilation, dilation), groups: groups, policy: .auto).forward.algorithm == .winogradStride2
         }

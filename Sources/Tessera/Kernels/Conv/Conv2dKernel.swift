@@ -278,12 +278,12 @@ struct ConvEpilogue {
 }
 
 extension Optional where Wrapped == ConvEpilogue {
-    /// Calls `body` with the C epilogue of image `image` (its residual offset by image·stride), or
-    /// with nil when there is no epilogue.
+    /// Calls `body` with the C epilogue of image `image` (its residual offset by image·stride, plus
+    /// `offset` for a part of the image), or with nil when there is no epilogue.
     @inline(__always)
-    func withImage<R>(_ image: Int, stride: Int, _ body: (UnsafePointer<tk_conv_epilogue>?) -> R) -> R {
+    func withImage<R>(_ image: Int, stride: Int, offset: Int = 0, _ body: (UnsafePointer<tk_conv_epilogue>?) -> R) -> R {
         guard let e = self else { return body(nil) }
-        var c = tk_conv_epilogue(bias: e.bias, residual: e.residual.map { $0 + image * stride }, relu: e.relu ? 1 : 0)
+        var c = tk_conv_epilogue(bias: e.bias, residual: e.residual.map { $0 + image * stride + offset }, relu: e.relu ? 1 : 0)
         return withUnsafePointer(to: &c) { body($0) }
     }
 }

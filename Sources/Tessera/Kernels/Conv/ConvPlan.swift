@@ -129,23 +129,20 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Why the direct 3×3 kernel runs a forward pass, or nil where Winograd or im2col is faster.
-    /// Measured on a Zen 3 (median of 14 interleaved rounds per shape, docs/BENCHMARKS.md,
-    /// "Direct 3×3 convolutions"), direct time / the other path's:
-    /// - the RGB stem 3 → 16 at 32²: 0.58–0.60 at batch 1, 0.81 at 64, 0.79–0.97 at 128 (against im2col);
-    ///   3 → 64: 0.70 at batch 1, but 1.08 at 64 and 1.17 at 128, where im2col's GEMM is 64 rows;
-    /// - 16 → 16 at 32²: 0.78 at batch 1, 0.92 at 128 (Winograd's GEMMs are 16 deep and 16 wide);
-    /// - stride 2, 16 → 32 and 32 → 64: 0.80 and 0.55 at batch 1, 0.79 and 0.81 at batch 2, but
-    ///   1.05 and 1.27 at 128;
-    /// - 32 → 32 at 16² and 64 → 64 at 8²: 1.2 to 2.7 at every batch (Winograd stays).
+    /// Measured on a Zen 3 (`lat ab`: medians of 8 interleaved rounds per shape, two threads;
+    /// docs/BENCHMARKS.md, "The direct 3×3 kernel"), direct time / the other path's:
+    /// - up to 16 input channels, every batch from 1 to 128: the RGB stem 3 → 16 0.33–0.75 and
+    ///   3 → 64 0.60–0.81 (against im2col), 16 → 16 at 32² 0.45–0.68, stride 2 16 → 32 0.45–0.89
+    ///   (against Winograd, whose GEMMs are then 16 deep);
+    /// - 32 → 32 at 16² and stride 2 32 → 64: 0.50–0.86 at batch 1 and 2, 0.87–1.01 at 4 and 8,
+    ///   1.03–1.13 from 32 up;
+    /// - 64 → 64 at 8²: 0.76–1.14 at batch 1, 1.06–1.76 above (Winograd stays).
     static func directReason(_ g: ConvGeometry, batch n: Int, groups: Int, outChannels o: Int, policy: ConvPolicy) -> String? {
         guard policy == .auto, DirectConv3x3.applies(g, groups: groups, outChannels: o) else { return nil }
         let c = g.channels
-        if g.sh == 1 && c < 6 && (o <= 32 || n <= 2) {
-            return "\(c) → \(o) channels: too thin for a GEMM or Winograd's transforms"
-        }
         // From 16 columns up the extended rows waste at most 2 columns in 18.
-        if g.sh == 1 && c <= 16 && o <= 16 && g.outW >= 16 { return "\(c) → \(o) channels: Winograd's GEMMs would be too thin" }
-        if g.sh == 2 && n <= 2 { return "stride 2 at batch \(n): no GEMM to pay for" }
+        if c <= 16 && g.outW >= 16 { return "\(c) input channels: a GEMM or Winograd's GEMMs would be \(c) deep" }
+        if n <= 2 && c * o <= 32 * 64 { return "batch \(n), \(c) → \(o) channels: too little work to pay for a GEMM" }
         return nil
     }
 

@@ -4,7 +4,7 @@ import CTesseraKernels
 //
 // Each image is packed zero-bordered (stride 2: into its four phase planes) so that every tap of
 // every output position is a fixed offset from the position's index along "extended" rows one or
-// two columns wider than the output; the kernel then multiplies blocks of 4 output channels by 3
+// two columns wider than the output; the kernel then multiplies blocks of 4 output channels by 2
 // vectors of positions with no edge cases, and the unpacking drops the extra columns and applies
 // the epilogue. No GEMM is involved, so nothing is paid per call to OpenBLAS (packing, zeroing C),
 // which at batch 1 costs more than the arithmetic; and a thin input (the RGB stem's 3 channels)
@@ -12,7 +12,7 @@ import CTesseraKernels
 // Winograd's fewer multiplications win (ConvPlan decides; figures in docs/BENCHMARKS.md).
 //
 // Threads: a batch of at least as many images as threads is split by images, each thread packing
-// its own; a smaller one (batch 1: latency) is packed once and split by groups of output channels.
+// its own; a smaller one (batch 1: latency) is split into bands of output rows.
 
 /// The direct 3×3 forward kernel over raw buffers. x: [N, C, H, W], w: [O, C, 3, 3],
 /// y: [N, O, OH, OW].
@@ -85,7 +85,7 @@ struct DirectConv3x3 {
         BLAS.useOpenBLASThreads(1)
         tapOffsets.withUnsafeBufferPointer { tp in
             let tp = tp.baseAddress!
-            if n >= threads || blocks == 1 {
+            if n >= threads || geo.outH == 1 {
                 // By images: each part packs and convolves its own.
                 let parts = Parallel.parts(for: n, minimum: 1)
                 let perPart = (packedImageCount + extendedOutputCount + 15) / 16 * 16
@@ -97,27 +97,40 @@ struct DirectConv3x3 {
                         for s in (n * part / parts)..<(n * (part + 1) / parts) {
                             tk_direct3x3_pack(x + s * planeIn, C, H, W, st, cs, xp)
                             tk_direct3x3(xp, C, cs, tp, P, wp, 0, blocks, ye, L)
-                            epilogue.withImage(s, stride: planeOut) { e in tk_direct3x3_unpack(ye, L, wext, 0, O, OH, OW, y + s * planeOut, e) }
+                            epilogue.withImage(s, stride: planeOut) { e in
+                                tk_direct3x3_unpack(ye, L, wext, 0, O, OH, OW, OH * OW, y + s * planeOut, e)
+                            }
                         }
                     }
                 }
                 return
             }
-            // Fewer images than threads: pack every image once, then split the output channels.
-            let images = (packedImageCount + 15) / 16 * 16, outputs = extendedOutputCount
-            BufferPool.withScratch(packedW + n * (images + outputs)) { ws in
+            // Fewer images than threads (batch 1: latency): every image is cut into bands of output
+            // rows, one per part. The parts first pack disjoint ranges of channels, then each
+            // convolves its band into its own extended output and unpacks it. (Splitting the
+            // output channels instead made every core read the whole packed image and ran slower
+            // on two threads than on one.)
+            let bands = Swift.max(1, Swift.min(OH, threads / n)), units = n * bands
+            let images = (packedImageCount + 15) / 16 * 16
+            let bandRows = (OH + bands - 1) / bands
+            let bandLd = (bandRows * wext + Int(TK_DIRECT_ROUND) - 1) / Int(TK_DIRECT_ROUND) * Int(TK_DIRECT_ROUND)
+            let outputs = 4 * blocks * bandLd
+            BufferPool.withScratch(packedW + n * images + units * outputs) { ws in
                 if transformed == nil { transformWeights(w, into: ws) }
                 let wp = transformed ?? UnsafePointer(ws)
                 let xps = ws + packedW, yes = xps + n * images
-                for s in 0..<n { tk_direct3x3_pack(x + s * planeIn, C, H, W, st, cs, xps + s * images) }
-                let perImage = Swift.min(blocks, Swift.max(1, (threads + n - 1) / n))
-                Parallel.run(parts: n * perImage) { unit in
-                    let s = unit / perImage, k = unit % perImage
-                    let b0 = blocks * k / perImage, b1 = blocks * (k + 1) / perImage
-                    let ye = yes + s * outputs
-                    tk_direct3x3(xps + s * images, C, cs, tp, P, wp, b0, b1, ye, L)
-                    epilogue.withImage(s, stride: planeOut) { e in
-                        tk_direct3x3_unpack(ye, L, wext, 4 * b0, Swift.min(O, 4 * b1), OH, OW, y + s * planeOut, e)
+                Parallel.run(parts: units) { unit in
+                    let s = unit / bands, k = unit % bands, c0 = C * k / bands, c1 = C * (k + 1) / bands
+                    if c1 > c0 { tk_direct3x3_pack(x + s * planeIn + c0 * H * W, c1 - c0, H, W, st, cs, xps + s * images + c0 * cs) }
+                }
+                Parallel.run(parts: units) { unit in
+                    let s = unit / bands, k = unit % bands
+                    let r0 = Swift.min(OH, k * bandRows), r1 = Swift.min(OH, r0 + bandRows)
+                    if r1 <= r0 { return }
+                    let ye = yes + unit * outputs
+                    tk_direct3x3(xps + s * images + r0 * wext, C, cs, tp, (r1 - r0) * wext, wp, 0, blocks, ye, bandLd)
+                    epilogue.withImage(s, stride: planeOut, offset: r0 * OW) { e in
+                        tk_direct3x3_unpack(ye, bandLd, wext, 0, O, r1 - r0, OW, OH * OW, y + s * planeOut + r0 * OW, e)
                     }
                 }
             }
