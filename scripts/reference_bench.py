@@ -61,17 +61,21 @@ def gemm(torch, n):
     return (lambda: torch.mm(a, b)), (lambda s: flops / s / 1e9)
 
 
-def conv(torch, cin, cout, side, stride, batch, backward, layout):
+CONV_LATENCY_CALLS = 20   # batch-1 forwards per timed sample, as bench's convLatencyCallsPerSample
+
+
+def conv(torch, cin, cout, side, stride, batch, backward, layout, calls=1):
     fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     x = torch.randn(batch, cin, side, side).to(memory_format=fmt).requires_grad_(backward)
     w = (0.1 * torch.randn(cout, cin, 3, 3)).to(memory_format=fmt).requires_grad_(backward)
     out = side // stride
-    flops = 2.0 * batch * cout * out * out * cin * 9
+    flops = 2.0 * batch * cout * out * out * cin * 9 * calls
     F = torch.nn.functional
     if not backward:
         def fwd():
             with torch.no_grad():
-                F.conv2d(x, w, stride=stride, padding=1)
+                for _ in range(calls):
+                    F.conv2d(x, w, stride=stride, padding=1)
         return fwd, (lambda s: flops / s / 1e9)
     y = F.conv2d(x, w, stride=stride, padding=1)
     g = torch.ones_like(y)   # same memory format as y
@@ -107,6 +111,8 @@ def workloads(torch, names):
         for suffix, backward in (("_fwd", False), ("_bwd", True)):
             table[tag + suffix] = {layout: (lambda a=(cin, cout, side, stride), b=backward, l=layout: conv(torch, *a, 128, b, l))
                                    for layout in LAYOUTS}
+        table[tag + "_b1_fwd"] = {layout: (lambda a=(cin, cout, side, stride), l=layout: conv(torch, *a, 1, False, l, CONV_LATENCY_CALLS))
+                                  for layout in LAYOUTS}
     try:
         import reference_models  # training / evaluation / memory workloads, when present
         table.update(reference_models.workloads(torch))

@@ -169,8 +169,8 @@ void tk_reverse_rows(ptrdiff_t rows, ptrdiff_t w, float *x) {
 void tk_conv_epilogue_apply(ptrdiff_t O, ptrdiff_t P, float *y, const tk_conv_epilogue *e) {
     table()->conv_epilogue_apply(O, P, y, e);
 }
-void tk_direct3x3_pack(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, int stride, ptrdiff_t channel_stride, float *xp) {
-    table()->direct3x3_pack(x, C, H, W, stride, channel_stride, xp);
+void tk_direct3x3_pack(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, int stride, ptrdiff_t row0, ptrdiff_t rows, ptrdiff_t channel_stride, float *xp) {
+    table()->direct3x3_pack(x, C, H, W, stride, row0, rows, channel_stride, xp);
 }
 void tk_direct3x3_pack_weights(const float *w, ptrdiff_t O, ptrdiff_t C, float *wp) {
     table()->direct3x3_pack_weights(w, O, C, wp);

@@ -56,6 +56,30 @@ func convWorkloads(batch: Int) -> [Workload] {
     }
 }
 
+/// Forward passes of a batch-1 convolution per timed sample: one takes tens of microseconds.
+let convLatencyCallsPerSample = 20
+
+/// conv2d forward at batch 1, without gradient, for each ResNet-20 shape (`conv_…_b1_fwd`): the
+/// latency path, where what a GEMM costs besides its arithmetic (packing, zeroing C, waking
+/// threads) weighs most, and where the plan takes the direct kernel.
+func convLatencyWorkloads() -> [Workload] {
+    resnet20Convs.map { cfg -> Workload in
+        let out = cfg.side / cfg.stride
+        let flops = 2 * Double(cfg.cout * out * out * cfg.cin * 9 * convLatencyCallsPerSample)
+        var gen = SeededGenerator(seed: 2)
+        let x = Tensor.randn([1, cfg.cin, cfg.side, cfg.side], generator: &gen)
+        let w = Tensor.randn([cfg.cout, cfg.cin, 3, 3], std: 0.1, generator: &gen)
+        return Workload(name: "conv_\(cfg.cin)x\(cfg.cout)_\(cfg.side)_s\(cfg.stride)_b1_fwd", unit: "GFLOPS", higherIsBetter: true,
+                        detail: "N=1 \(cfg.cin)→\(cfg.cout) \(cfg.side)² 3×3 stride \(cfg.stride) (\(convLatencyCallsPerSample) calls per sample)") { wu, r in
+            withNoGrad {
+                timed(wu, r, figure: { flops / $0 / 1e9 }) {
+                    for _ in 0..<convLatencyCallsPerSample { _ = x.conv2d(weight: w, stride: Size2(cfg.stride, cfg.stride), padding: 1) }
+                }
+            }
+        }
+    }
+}
+
 /// Calls of one elementwise op per timed sample: a single ReLU over 2¹⁶ floats takes a few
 /// microseconds, too short to time alone.
 let elementwiseCallsPerSample = 100

@@ -45,7 +45,7 @@ struct Bench: ParsableCommand {
         // The peak first, on an idle process: every GFLOPS figure is also shown as a share of it.
         let peak = PeakInfo.measure(threads: threads)
         let models = modelWorkloads(threads: threads, quick: quick)
-        var workloads = gemmWorkloads(quick: quick) + elementwiseWorkloads() + convWorkloads(batch: 128) + models.workloads
+        var workloads = gemmWorkloads(quick: quick) + elementwiseWorkloads() + convWorkloads(batch: 128) + convLatencyWorkloads() + models.workloads
         if let filter { workloads = workloads.filter { $0.name.contains(filter) } }
         guard !workloads.isEmpty else { throw ValidationError("no workload matches --filter \(filter ?? "")") }
 

@@ -20,36 +20,43 @@
 // of TK_DIRECT_ROUND, so the caller leaves that much room in ye and TK_DIRECT_SLACK floats past
 // the end of xp.
 
-/// xp ← one image x [C, H, W] packed for the direct kernel (stride 1 or 2; see above), the border
-/// and the phase planes' padding as zeros. Overwrites all of xp's C·channel_stride floats.
+/// xp ← rows row0 ..< row0 + rows of one image x [C, H, W] packed for the direct kernel (see
+/// above): for stride 1, rows of the padded image [C, rows, W + 2] (padded row r is input row
+/// r − 1); for stride 2, rows of the four phase planes [C, 4, rows, W/2 + 1]. The whole image is
+/// row0 = 0 and rows = H + 2 (stride 1) or H/2 + 1 (stride 2); a band of output rows oy0 ..< oy1
+/// reads rows oy0 ..< oy1 + 2 (stride 1) or oy0 ..< oy1 + 1 (stride 2). Borders, padding and the
+/// rest of each channel's channel_stride floats are written as zeros.
 static void direct3x3_pack(const float *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, int stride,
-                           ptrdiff_t channel_stride, float *restrict xp) {
+                           ptrdiff_t row0, ptrdiff_t rows, ptrdiff_t channel_stride, float *restrict xp) {
     if (stride == 1) {
         ptrdiff_t Wx = W + 2;
         for (ptrdiff_t c = 0; c < C; c++) {
             float *d = xp + c * channel_stride;
             const float *s = x + c * H * W;
-            memset(d, 0, sizeof(float) * (size_t)(Wx + 1));
-            for (ptrdiff_t r = 0; r < H; r++) {
-                float *row = d + (r + 1) * Wx + 1;
-                memcpy(row, s + r * W, sizeof(float) * (size_t)W);
-                row[W] = 0; row[W + 1] = 0;   // right border, then the next row's left border
+            for (ptrdiff_t i = 0; i < rows; i++) {
+                float *row = d + i * Wx;
+                ptrdiff_t iy = row0 + i - 1;
+                if (iy < 0 || iy >= H) { memset(row, 0, sizeof(float) * (size_t)Wx); continue; }
+                row[0] = 0;
+                memcpy(row + 1, s + iy * W, sizeof(float) * (size_t)W);
+                row[W + 1] = 0;
             }
-            memset(d + (H + 1) * Wx + 1, 0, sizeof(float) * (size_t)(channel_stride - (H + 1) * Wx - 1));
+            memset(d + rows * Wx, 0, sizeof(float) * (size_t)(channel_stride - rows * Wx));
         }
         return;
     }
-    // Stride 2: the phase planes, OH = H/2 and OW = W/2 (even H and W).
-    ptrdiff_t OH = H / 2, OW = W / 2, Hq = OH + 1, Wq = OW + 1, plane = Hq * Wq;
+    // Stride 2: Q_rq[u, v] = x[2u + r − 1, 2v + q − 1] for plane rows u = row0 ..< row0 + rows
+    // (even H and W).
+    ptrdiff_t Wq = W / 2 + 1, plane = rows * Wq;
     for (ptrdiff_t c = 0; c < C; c++) {
         float *d = xp + c * channel_stride;
         const float *s = x + c * H * W;
         for (int r = 0; r < 2; r++) {
             for (int q = 0; q < 2; q++) {
                 float *Q = d + (2 * r + q) * plane;
-                for (ptrdiff_t u = 0; u < Hq; u++) {
-                    ptrdiff_t iy = 2 * u + r - 1;
-                    float *row = Q + u * Wq;
+                for (ptrdiff_t i = 0; i < rows; i++) {
+                    ptrdiff_t iy = 2 * (row0 + i) + r - 1;
+                    float *row = Q + i * Wq;
                     if (iy < 0 || iy >= H) { memset(row, 0, sizeof(float) * (size_t)Wq); continue; }
                     const float *src = s + iy * W;
                     // v = 0 reads column q − 1: padding when q = 0.

@@ -293,11 +293,12 @@ void tk_wino_s2_output(const float *m, ptrdiff_t lanes_o, ptrdiff_t O, ptrdiff_t
 #define TK_DIRECT_ROUND 32
 /// Floats past the packed image's last channel that the kernel may read (and whose values it discards).
 #define TK_DIRECT_SLACK 64
-/// xp ← x [C, H, W] packed for stride 1 ([C, H + 2, W + 2]) or stride 2 (four phase planes
-/// [C, 4, H/2 + 1, W/2 + 1]; even H and W), zero-bordered, channel_stride floats per channel
-/// (at least the packed channel's size); overwrites C·channel_stride floats.
-void tk_direct3x3_pack(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, int stride, ptrdiff_t channel_stride,
-                       float *xp);
+/// xp ← rows row0 ..< row0 + rows of x [C, H, W] packed for stride 1 (the padded image
+/// [C, H + 2, W + 2]) or stride 2 (four phase planes [C, 4, H/2 + 1, W/2 + 1]; even H and W),
+/// zero-bordered, channel_stride floats per channel (at least the packed rows' size); overwrites
+/// C·channel_stride floats. The whole image: row0 = 0, rows = H + 2 or H/2 + 1.
+void tk_direct3x3_pack(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, int stride, ptrdiff_t row0, ptrdiff_t rows,
+                       ptrdiff_t channel_stride, float *xp);
 /// wp [⌈O/4⌉, C, 9, 4] ← w [O, C, 3, 3] (missing channels of the last group of four zero).
 void tk_direct3x3_pack_weights(const float *w, ptrdiff_t O, ptrdiff_t C, float *wp);
 /// ye[o, p] = Σ_c Σ_t wp[o/4, c, t, o%4] · xp[c·channel_stride + taps[t] + p] for the output

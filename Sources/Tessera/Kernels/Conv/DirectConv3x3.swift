@@ -11,8 +11,8 @@ import CTesseraKernels
 // gives no GEMM a depth too small to run well. Where the batch is large and the channels many,
 // Winograd's fewer multiplications win (ConvPlan decides; figures in docs/BENCHMARKS.md).
 //
-// Threads: a batch of at least as many images as threads is split by images, each thread packing
-// its own; a smaller one (batch 1: latency) is split into bands of output rows.
+// Threads: a batch of at least as many images as threads is split by images, a smaller one (batch
+// 1: latency) into bands of output rows; each thread packs what its images or band read.
 
 /// The direct 3×3 forward kernel over raw buffers. x: [N, C, H, W], w: [O, C, 3, 3],
 /// y: [N, O, OH, OW].
@@ -39,29 +39,28 @@ struct DirectConv3x3 {
     var extendedWidth: Int { stride == 1 ? geo.width + 2 : geo.outW + 1 }
     /// Extended positions of one output channel.
     var extendedPositions: Int { geo.outH * extendedWidth }
-    /// Row stride of the extended output, room for the kernel's last block included.
-    var ldy: Int { (extendedPositions + Int(TK_DIRECT_ROUND) - 1) / Int(TK_DIRECT_ROUND) * Int(TK_DIRECT_ROUND) }
-    /// Floats of one packed input channel (rounded to a cache line).
-    var channelStride: Int {
-        let count = stride == 1 ? (geo.height + 2) * (geo.width + 2) : 4 * (geo.outH + 1) * (geo.outW + 1)
+    /// `count` rounded up to the kernel's blocks (the row stride of an extended output).
+    func roundedToBlocks(_ count: Int) -> Int { (count + Int(TK_DIRECT_ROUND) - 1) / Int(TK_DIRECT_ROUND) * Int(TK_DIRECT_ROUND) }
+    /// Packed rows that `rows` output rows read: padded rows (stride 1) or phase-plane rows (stride 2).
+    func packedRows(_ rows: Int) -> Int { stride == 1 ? rows + 2 : rows + 1 }
+    /// Floats of one packed input channel for `rows` output rows (rounded to a cache line).
+    func channelStride(rows: Int) -> Int {
+        let count = stride == 1 ? packedRows(rows) * extendedWidth : 4 * packedRows(rows) * extendedWidth
         return (count + 15) / 16 * 16
     }
     /// Groups of four output channels.
     var blocks: Int { (outChannels + 3) / 4 }
-    /// Floats of one packed image, with the kernel's overreach.
-    var packedImageCount: Int { geo.channels * channelStride + Int(TK_DIRECT_SLACK) }
-    /// Floats of one image's extended output.
-    var extendedOutputCount: Int { 4 * blocks * ldy }
     /// Floats of the packed weights (``transformWeights(_:into:)``).
     var transformedWeightCount: Int { blocks * geo.channels * 36 }
 
-    /// Offsets of the nine taps (row-major) from an extended position, in a packed channel.
-    var taps: [Int] {
-        (0..<9).map { t in
+    /// taps[t] ← the offset of tap t (row-major) from an extended position, in a channel packed
+    /// for `rows` output rows.
+    func writeTaps(rows: Int, into taps: UnsafeMutablePointer<Int>) {
+        let plane = packedRows(rows) * extendedWidth
+        for t in 0..<9 {
             let ky = t / 3, kx = t % 3
-            if stride == 1 { return ky * extendedWidth + kx }
-            let plane = (geo.outH + 1) * (geo.outW + 1)
-            return (2 * (ky & 1) + (kx & 1)) * plane + (ky >> 1) * extendedWidth + (kx >> 1)
+            taps[t] = stride == 1 ? ky * extendedWidth + kx
+                : (2 * (ky & 1) + (kx & 1)) * plane + (ky >> 1) * extendedWidth + (kx >> 1)
         }
     }
 
@@ -72,65 +71,44 @@ struct DirectConv3x3 {
 
     /// y = epilogue(conv(x, w)), overwritten. `transformed`: w packed earlier by
     /// ``transformWeights(_:into:)`` (an inference pass reuses it), or nil to pack it here.
+    ///
+    /// The work is cut into units of (image, band of output rows): whole images when there are at
+    /// least as many as threads, else each image in bands, one per thread (batch 1: latency). A
+    /// unit packs the input rows its band reads into its own buffer, convolves them into its own
+    /// extended output and unpacks that into y: nothing written by one thread is read by another.
+    /// (Packing once and splitting the output channels, or packing by channel ranges first, made
+    /// every core read what the other had written and ran no faster on two threads than on one.)
     func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                  transformed: UnsafePointer<Float>? = nil, epilogue: ConvEpilogue? = nil) {
         if n == 0 { return }
         let C = geo.channels, H = geo.height, W = geo.width, O = outChannels, OH = geo.outH, OW = geo.outW
         let planeIn = C * H * W, planeOut = O * OH * OW
         let packedW = transformed == nil ? transformedWeightCount : 0
-        let cs = channelStride, P = extendedPositions, L = ldy, wext = extendedWidth, st = Int32(stride)
-        let tapOffsets = taps
-        let threads = Runtime.threads
+        let wext = extendedWidth, st = Int32(stride), threads = Runtime.threads
+        let bands = n >= threads ? 1 : Swift.max(1, Swift.min(OH, threads / n))
+        let bandRows = (OH + bands - 1) / bands
+        let cs = channelStride(rows: bandRows), ldy = roundedToBlocks(bandRows * wext)
+        let inputCount = C * cs + Int(TK_DIRECT_SLACK), outputCount = 4 * blocks * ldy
+        let perPart = (inputCount + outputCount + 15) / 16 * 16
+        let units = n * bands, parts = Swift.min(units, Swift.max(1, threads))
         // The kernel never calls OpenBLAS; its threads are parked so they do not spin beside ours.
         BLAS.useOpenBLASThreads(1)
-        tapOffsets.withUnsafeBufferPointer { tp in
-            let tp = tp.baseAddress!
-            if n >= threads || geo.outH == 1 {
-                // By images: each part packs and convolves its own.
-                let parts = Parallel.parts(for: n, minimum: 1)
-                let perPart = (packedImageCount + extendedOutputCount + 15) / 16 * 16
-                BufferPool.withScratch(packedW + parts * perPart) { ws in
-                    if transformed == nil { transformWeights(w, into: ws) }
-                    let wp = transformed ?? UnsafePointer(ws)
-                    Parallel.run(parts: parts) { part in
-                        let xp = ws + packedW + part * perPart, ye = xp + packedImageCount
-                        for s in (n * part / parts)..<(n * (part + 1) / parts) {
-                            tk_direct3x3_pack(x + s * planeIn, C, H, W, st, cs, xp)
-                            tk_direct3x3(xp, C, cs, tp, P, wp, 0, blocks, ye, L)
-                            epilogue.withImage(s, stride: planeOut) { e in
-                                tk_direct3x3_unpack(ye, L, wext, 0, O, OH, OW, OH * OW, y + s * planeOut, e)
-                            }
+        BufferPool.withScratch(packedW + parts * perPart) { ws in
+            if transformed == nil { transformWeights(w, into: ws) }
+            let wp = transformed ?? UnsafePointer(ws)
+            Parallel.run(parts: parts) { part in
+                let xp = ws + packedW + part * perPart, ye = xp + inputCount
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: 9) { taps in
+                    let taps = taps.baseAddress!
+                    for unit in (units * part / parts)..<(units * (part + 1) / parts) {
+                        let s = unit / bands, r0 = Swift.min(OH, (unit % bands) * bandRows), r1 = Swift.min(OH, r0 + bandRows)
+                        if r1 <= r0 { continue }
+                        writeTaps(rows: r1 - r0, into: taps)
+                        tk_direct3x3_pack(x + s * planeIn, C, H, W, st, r0, packedRows(r1 - r0), cs, xp)
+                        tk_direct3x3(xp, C, cs, taps, (r1 - r0) * wext, wp, 0, blocks, ye, ldy)
+                        epilogue.withImage(s, stride: planeOut, offset: r0 * OW) { e in
+                            tk_direct3x3_unpack(ye, ldy, wext, 0, O, r1 - r0, OW, OH * OW, y + s * planeOut + r0 * OW, e)
                         }
-                    }
-                }
-                return
-            }
-            // Fewer images than threads (batch 1: latency): every image is cut into bands of output
-            // rows, one per part. The parts first pack disjoint ranges of channels, then each
-            // convolves its band into its own extended output and unpacks it. (Splitting the
-            // output channels instead made every core read the whole packed image and ran slower
-            // on two threads than on one.)
-            let bands = Swift.max(1, Swift.min(OH, threads / n)), units = n * bands
-            let images = (packedImageCount + 15) / 16 * 16
-            let bandRows = (OH + bands - 1) / bands
-            let bandLd = (bandRows * wext + Int(TK_DIRECT_ROUND) - 1) / Int(TK_DIRECT_ROUND) * Int(TK_DIRECT_ROUND)
-            let outputs = 4 * blocks * bandLd
-            BufferPool.withScratch(packedW + n * images + units * outputs) { ws in
-                if transformed == nil { transformWeights(w, into: ws) }
-                let wp = transformed ?? UnsafePointer(ws)
-                let xps = ws + packedW, yes = xps + n * images
-                Parallel.run(parts: units) { unit in
-                    let s = unit / bands, k = unit % bands, c0 = C * k / bands, c1 = C * (k + 1) / bands
-                    if c1 > c0 { tk_direct3x3_pack(x + s * planeIn + c0 * H * W, c1 - c0, H, W, st, cs, xps + s * images + c0 * cs) }
-                }
-                Parallel.run(parts: units) { unit in
-                    let s = unit / bands, k = unit % bands
-                    let r0 = Swift.min(OH, k * bandRows), r1 = Swift.min(OH, r0 + bandRows)
-                    if r1 <= r0 { return }
-                    let ye = yes + unit * outputs
-                    tk_direct3x3(xps + s * images + r0 * wext, C, cs, tp, (r1 - r0) * wext, wp, 0, blocks, ye, bandLd)
-                    epilogue.withImage(s, stride: planeOut, offset: r0 * OW) { e in
-                        tk_direct3x3_unpack(ye, bandLd, wext, 0, O, r1 - r0, OW, OH * OW, y + s * planeOut + r0 * OW, e)
                     }
                 }
             }
