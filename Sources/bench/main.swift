@@ -29,6 +29,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Only break down a training step of ResNet-20 (N=128) and fastnet (N=1024) by op class (convolution passes, batch norm, activations, add, pooling, linear, loss, optimizer, the rest); with --json, write the tables there too.")
     var breakdown = false
 
+    @Flag(help: "Only time each ResNet-20 convolution's forward under every algorithm that can run it (im2col, Winograd, direct), taking turns in one process, at batches 1, 2, 8 and 128, beside the algorithm the plan picks (--quick: batches 1 and 128).")
+    var convAlgorithms = false
+
     @Flag(help: "Data-parallel training beside one process, under mpirun with 2 or more ranks (scripts/bench-distributed.sh); --quick and --filter apply, --json writes the figures.")
     var distributed = false
 
@@ -42,6 +45,7 @@ struct Bench: ParsableCommand {
         if let steps = peakRssChild { return peakRSSChild(steps: steps) }
         let (warmup, repeats) = quick ? (1, 3) : (2, 7)
         if breakdown { return try runBreakdown(warmup: warmup, repeats: repeats, json: json, filter: filter) }
+        if convAlgorithms { return runConvAlgorithms(quick: quick) }
         // The peak first, on an idle process: every GFLOPS figure is also shown as a share of it.
         let peak = PeakInfo.measure(threads: threads)
         let models = modelWorkloads(threads: threads, quick: quick)

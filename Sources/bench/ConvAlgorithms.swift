@@ -1,0 +1,54 @@
+import Foundation
+import Tessera
+
+/// `bench --conv-algorithms`: every ResNet-20 convolution's forward (no grad) under each algorithm
+/// that can run it (im2col, Winograd, the direct kernel), at batches 1, 2, 8 and 128, the
+/// algorithms taking turns within one process (rounds of a few calls each, medians over the
+/// rounds), beside the algorithm `auto` picks. On a VM whose speed drifts by tens of percent
+/// between minutes, this interleaving is what makes the per-shape ratios behind ``ConvPlan``'s
+/// thresholds repeatable; separate runs of one policy after another are not.
+func runConvAlgorithms(quick: Bool) {
+    let batches = quick ? [1, 128] : [1, 2, 8, 128]
+    let rounds = quick ? 4 : 9
+    let saved = Runtime.convolutionPolicy
+    defer { Runtime.convolutionPolicy = saved }
+    print("forward of each ResNet-20 convolution, no grad, \(Runtime.threads) threads; median µs per call over \(rounds - 1) interleaved rounds")
+    print("shape                  batch     im2col   winograd     direct   auto picks       auto / best other")
+    for cfg in resnet20Convs {
+        for n in batches {
+            var gen = SeededGenerator(seed: 3)
+            let x = Tensor.randn([n, cfg.cin, cfg.side, cfg.side], generator: &gen)
+            let w = Tensor.randn([cfg.cout, cfg.cin, 3, 3], std: 0.1, generator: &gen)
+            let stride = Size2(cfg.stride, cfg.stride)
+            func plan(_ p: ConvPolicy) -> ConvPlan.Algorithm {
+                ConvPlan(input: x.shape, weight: w.shape, stride: stride, padding: 1, policy: p).forward.algorithm
+            }
+            // Each policy that runs an algorithm of its own here (Winograd forced where it does not apply is im2col).
+            let policies: [ConvPolicy] = [.im2col, .winograd, .direct].filter { $0 == .im2col || plan($0) != .im2col }
+            let calls = Swift.max(1, 64 / n)
+            var times = [ConvPolicy: [Double]]()
+            withNoGrad {
+                for round in 0..<rounds {
+                    for p in policies {
+                        Runtime.convolutionPolicy = p
+                        _ = x.conv2d(weight: w, stride: stride, padding: 1)
+                        let t0 = DispatchTime.now().uptimeNanoseconds
+                        for _ in 0..<calls { _ = x.conv2d(weight: w, stride: stride, padding: 1) }
+                        let us = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e3 / Double(calls)
+                        if round > 0 { times[p, default: []].append(us) }   // the first round warms the caches
+                    }
+                }
+            }
+            func median(_ p: ConvPolicy) -> Double? { times[p].map { $0.sorted()[$0.count / 2] } }
+            let picked = plan(.auto)
+            let pickedPolicy: ConvPolicy = picked == .direct3x3 ? .direct : (picked == .im2col || picked == .pointwise ? .im2col : .winograd)
+            let others = policies.filter { $0 != pickedPolicy }.compactMap(median)
+            let ratio = median(pickedPolicy).flatMap { t in others.min().map { t / $0 } }
+            func cell(_ p: ConvPolicy) -> String { median(p).map { String(format: "%10.1f", $0) } ?? String(repeating: " ", count: 9) + "—" }
+            let shape = "\(cfg.cin)→\(cfg.cout) \(cfg.side)² s\(cfg.stride)".padding(toLength: 20, withPad: " ", startingAt: 0)
+            print(String(format: "%@ %7d %@ %@ %@   %@ %@", shape, n, cell(.im2col), cell(.winograd), cell(.direct),
+                         picked.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0),
+                         ratio.map { String(format: "%.2f", $0) } ?? "—"))
+        }
+    }
+}
