@@ -129,11 +129,13 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Why the direct 3×3 kernel runs a forward pass, or nil where Winograd or im2col is faster.
-    /// Measured on a Zen 3 (`lat ab`: medians of 8 interleaved rounds per shape, two threads;
-    /// docs/BENCHMARKS.md, "The direct 3×3 kernel"), direct time / the other path's:
+    /// Measured on a Zen 3 with the algorithms taking turns in one process (`bench
+    /// --conv-algorithms`, two threads; docs/BENCHMARKS.md, "The direct 3×3 kernel"), direct time /
+    /// the best other algorithm's:
     /// - up to 16 input channels, every batch from 1 to 128: the RGB stem 3 → 16 0.33–0.75 and
-    ///   3 → 64 0.60–0.81 (against im2col), 16 → 16 at 32² 0.45–0.68, stride 2 16 → 32 0.45–0.89
-    ///   (against Winograd, whose GEMMs are then 16 deep);
+    ///   3 → 64 0.60–0.81 (against im2col), 16 → 16 at 32² 0.45–0.72 (against Winograd, whose
+    ///   GEMMs are then 16 deep), stride 2 16 → 32 0.45–0.89 against Winograd (but 0.92–1.27
+    ///   against im2col at batch 128, within the noise of that VM);
     /// - 32 → 32 at 16² and stride 2 32 → 64: 0.50–0.86 at batch 1 and 2, 0.87–1.01 at 4 and 8,
     ///   1.03–1.13 from 32 up;
     /// - 64 → 64 at 8²: 0.76–1.14 at batch 1, 1.06–1.76 above (Winograd stays).
