@@ -37,8 +37,6 @@ struct DirectConv3x3 {
     var stride: Int { geo.sh }
     /// Width of an extended output row: the padded input's (stride 1) or a phase plane's (stride 2).
     var extendedWidth: Int { stride == 1 ? geo.width + 2 : geo.outW + 1 }
-    /// Extended positions of one output channel.
-    var extendedPositions: Int { geo.outH * extendedWidth }
     /// `count` rounded up to the kernel's blocks (the row stride of an extended output).
     func roundedToBlocks(_ count: Int) -> Int { (count + Int(TK_DIRECT_ROUND) - 1) / Int(TK_DIRECT_ROUND) * Int(TK_DIRECT_ROUND) }
     /// Packed rows that `rows` output rows read: padded rows (stride 1) or phase-plane rows (stride 2).
