@@ -59,12 +59,11 @@ static void direct3x3_pack(const float *restrict x, ptrdiff_t C, ptrdiff_t H, pt
                     float *row = Q + i * Wq;
                     if (iy < 0 || iy >= H) { memset(row, 0, sizeof(float) * (size_t)Wq); continue; }
                     const float *src = s + iy * W;
-                    // v = 0 reads column q − 1: padding when q = 0.
+                    // Column 2v + q − 1: v = 0 is the left padding for q = 0, and v = W/2 the right
+                    // padding for q = 1; in between every column is inside the image.
                     row[0] = q == 0 ? 0.0f : src[0];
-                    for (ptrdiff_t v = 1; v < Wq; v++) {
-                        ptrdiff_t ix = 2 * v + q - 1;
-                        row[v] = ix < W ? src[ix] : 0.0f;
-                    }
+                    for (ptrdiff_t v = 1; v < Wq - 1; v++) row[v] = src[2 * v + q - 1];
+                    row[Wq - 1] = q == 0 ? src[W - 1] : 0.0f;
                 }
             }
         }

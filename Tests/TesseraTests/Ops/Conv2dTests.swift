@@ -237,15 +237,15 @@ final class Conv2dTests: XCTestCase {
         }
     }
 
-    func testStride2WinogradIsUsedOnlyForPaddedEvenDownsamplingWithEightChannels() {
-        func stride2(c: Int = 16, o: Int = 16, h: Int = 16, w: Int = 16, k: Int = 3, padding: Int = 1, dilation: Int = 1, groups: Int = 1) -> Bool {
-            // Batch 8: at batch 1 or 2 the direct kernel takes stride 2, as it does for up to 16 channels into 16 columns or more (DirectConv3x3Tests).
+    func testStride2WinogradIsUsedOnlyForPaddedEvenDownsamplingFromSeventeenChannels() {
+        func stride2(c: Int = 32, o: Int = 16, h: Int = 16, w: Int = 16, k: Int = 3, padding: Int = 1, dilation: Int = 1, groups: Int = 1) -> Bool {
+            // Batch 8: at batch 1 or 2 the direct kernel takes stride 2 (DirectConv3x3Tests).
             ConvPlan(input: [8, c, h, w], weight: [o, c / groups, k, k], stride: 2, padding: Size2(padding, padding),
                      dilation: Size2(dilation, dilation), groups: groups, policy: .auto).forward.algorithm == .winogradStride2
         }
         XCTAssertTrue(stride2())
-        XCTAssertTrue(stride2(c: 8, o: 8, h: 8, w: 8), "one 4×4 output tile")
-        XCTAssertFalse(stride2(c: 7), "fewer than 8 input channels")
+        XCTAssertTrue(stride2(o: 8, h: 8, w: 8), "one 4×4 output tile")
+        XCTAssertFalse(stride2(c: 16), "16 input channels: im2col over the phase planes is faster")
         XCTAssertFalse(stride2(o: 7), "fewer than 8 output channels")
         XCTAssertFalse(stride2(h: 6), "an output of 3 rows is less than a tile")
         XCTAssertFalse(stride2(h: 15), "odd height")

@@ -110,9 +110,9 @@ final class DirectConv3x3Tests: XCTestCase {
         }
     }
 
-    /// Where `auto` takes the direct kernel: up to 16 input channels over images at least 16
-    /// wide (the stem, ResNet-20's first stage and its first downsampling) at every batch, and
-    /// layers up to 32 → 64 channels at batch 1 or 2; Winograd (or im2col) keeps the rest.
+    /// Where `auto` takes the direct kernel: stride 1 with up to 16 input channels over images at
+    /// least 16 wide (the stem, ResNet-20's first stage) at every batch, and layers up to 32 → 64
+    /// channels, either stride, at batch 1 or 2; Winograd or im2col keeps the rest.
     func testAutoTakesTheDirectKernelForThinLayersAndSmallBatchesOnly() {
         func forward(n: Int = 128, c: Int, o: Int, side: Int, stride: Int = 1, padding: Int = 1, kernel: Int = 3) -> ConvPlan.Algorithm {
             ConvPlan(input: [n, c, side, side], weight: [o, c, kernel, kernel], stride: Size2(stride, stride),
@@ -121,7 +121,8 @@ final class DirectConv3x3Tests: XCTestCase {
         XCTAssertEqual(forward(c: 3, o: 16, side: 32), .direct3x3, "the RGB stem")
         XCTAssertEqual(forward(c: 3, o: 64, side: 32), .direct3x3, "resnet18_cifar's stem")
         XCTAssertEqual(forward(c: 16, o: 16, side: 32), .direct3x3)
-        XCTAssertEqual(forward(c: 16, o: 32, side: 32, stride: 2), .direct3x3)
+        XCTAssertEqual(forward(n: 2, c: 16, o: 32, side: 32, stride: 2), .direct3x3)
+        XCTAssertEqual(forward(c: 16, o: 32, side: 32, stride: 2), .im2col, "from batch 3, im2col over the phase planes")
         XCTAssertEqual(forward(c: 16, o: 16, side: 8), .winogradF23, "an 8-wide image would waste 2 columns in 10")
         XCTAssertEqual(forward(c: 32, o: 32, side: 16), .winogradF23)
         XCTAssertEqual(forward(n: 2, c: 32, o: 32, side: 16), .direct3x3)

@@ -132,10 +132,11 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
     /// Measured on a Zen 3 with the algorithms taking turns in one process (`bench
     /// --conv-algorithms`, two threads; docs/BENCHMARKS.md, "The direct 3×3 kernel"), direct time /
     /// the best other algorithm's:
-    /// - up to 16 input channels, every batch from 1 to 128: the RGB stem 3 → 16 0.33–0.75 and
-    ///   3 → 64 0.60–0.81 (against im2col), 16 → 16 at 32² 0.45–0.72 (against Winograd, whose
-    ///   GEMMs are then 16 deep), stride 2 16 → 32 0.45–0.89 against Winograd (but 0.92–1.27
-    ///   against im2col at batch 128, within the noise of that VM);
+    /// - stride 1 with up to 16 input channels, every batch from 1 to 128: the RGB stem 3 → 16
+    ///   0.33–0.75 and 3 → 64 0.60–0.81 (against im2col), 16 → 16 at 32² 0.45–0.72 (against
+    ///   Winograd, whose GEMMs are then 16 deep);
+    /// - stride 2, 16 → 32: 0.77–0.88 at batch 1, but 1.00–1.24 against im2col over the phase
+    ///   planes from batch 2 up (five runs), which takes those;
     /// - 32 → 32 at 16² and stride 2 32 → 64: 0.50–0.86 at batch 1 and 2, 0.87–1.01 at 4 and 8,
     ///   1.03–1.13 from 32 up;
     /// - 64 → 64 at 8²: 0.76–1.14 at batch 1, 1.06–1.76 above (Winograd stays).
@@ -143,7 +144,7 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
         guard policy == .auto, DirectConv3x3.applies(g, groups: groups, outChannels: o) else { return nil }
         let c = g.channels
         // From 16 columns up the extended rows waste at most 2 columns in 18.
-        if c <= 16 && g.outW >= 16 { return "\(c) input channels: a GEMM or Winograd's GEMMs would be \(c) deep" }
+        if g.sh == 1 && c <= 16 && g.outW >= 16 { return "\(c) input channels: a GEMM or Winograd's GEMMs would be \(c) deep" }
         if n <= 2 && c * o <= 32 * 64 { return "batch \(n), \(c) → \(o) channels: too little work to pay for a GEMM" }
         return nil
     }
@@ -168,11 +169,13 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
         }
         if WinogradStride2.applies(g, groups: groups, outChannels: o) {
             if policy == .winograd { return Pass(algorithm: .winogradStride2, reason: "TESSERA_CONV=winograd") }
-            // Fewer than 8 channels would be mostly padding in the kernel's 8-lane vectors.
-            if c >= 8 && o >= 8 && g.outH >= 4 && g.outW >= 4 {
+            // Up to 16 input channels im2col over the phase planes was 14–29% faster (16 → 32 at
+            // batches 8 and 128, `bench --conv-algorithms`); fewer than 8 output channels would be
+            // mostly padding in the kernel's 8-lane vectors.
+            if c > 16 && o >= 8 && g.outH >= 4 && g.outW >= 4 {
                 return Pass(algorithm: .winogradStride2, reason: "3×3 stride 2 pad 1, \(c) → \(o) channels: 81·C instead of 144·C multiplications")
             }
-            return plain(g, "3×3 stride 2 with fewer than 8 channels or a 4×4 output tile")
+            return plain(g, "3×3 stride 2 with 16 or fewer input channels, fewer than 8 output channels or less than a 4×4 output tile")
         }
         return plain(g, "no Winograd form for this geometry")
     }
