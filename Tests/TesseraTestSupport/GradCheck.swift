@@ -66,24 +66,22 @@ public enum GradCheck {
             // inference pass's transformed weights) is rebuilt for every perturbed evaluation.
             func write(_ i: Int, _ v: Float) { leaf.withUnsafeMutableBufferPointer { $0[i] = v } }
             let values = leaf.scalars
-            do {
-                for i in 0..<values.count {
-                    let x0 = values[i]
-                    let xp = x0 + eps, xm = x0 - eps
-                    write(i, xp)
-                    let lp = objective()
-                    write(i, xm)
-                    let lm = objective()
-                    write(i, x0)
-                    let numeric = (lp - lm) / (Double(xp) - Double(xm))
-                    let a = Double(analytic[i])
-                    let err = Swift.abs(numeric - a)
-                    let allowed = atol + rtol * Swift.max(Swift.abs(numeric), Swift.abs(a))
-                    if !(err <= allowed) {
-                        bad += 1
-                        let excess = err.isNaN ? .infinity : err - allowed
-                        if worst < 0 || excess > worstExcess { worst = i; worstExcess = excess; worstNumeric = numeric }
-                    }
+            for i in 0..<values.count {
+                let x0 = values[i]
+                let xp = x0 + eps, xm = x0 - eps
+                write(i, xp)
+                let lp = objective()
+                write(i, xm)
+                let lm = objective()
+                write(i, x0)
+                let numeric = (lp - lm) / (Double(xp) - Double(xm))
+                let a = Double(analytic[i])
+                let err = Swift.abs(numeric - a)
+                let allowed = atol + rtol * Swift.max(Swift.abs(numeric), Swift.abs(a))
+                if !(err <= allowed) {
+                    bad += 1
+                    let excess = err.isNaN ? .infinity : err - allowed
+                    if worst < 0 || excess > worstExcess { worst = i; worstExcess = excess; worstNumeric = numeric }
                 }
             }
             if bad > 0 {

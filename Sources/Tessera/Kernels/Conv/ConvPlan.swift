@@ -11,7 +11,8 @@ public enum ConvPolicy: String, CaseIterable, Sendable {
     /// Winograd wherever the geometry allows it, even where it is not faster (for comparisons).
     case winograd
     /// The direct 3×3 kernel for every forward pass it can run (3×3, padding 1, stride 1 or 2),
-    /// even where it is not faster (for comparisons); the gradients as under `auto`.
+    /// even where it is not faster (for comparisons), and so for the stride-1 input gradient,
+    /// itself a forward convolution; the weight gradient as under `auto`.
     case direct
 }
 
