@@ -127,12 +127,6 @@ void tk_im2col(const float *x, const tk_conv_geometry *g, float *col, ptrdiff_t 
 void tk_col2im(const float *col, ptrdiff_t ldc, const tk_conv_geometry *g, float *dx) {
     table()->col2im(col, ldc, g, dx);
 }
-void tk_wino23_input(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *xs, float *v, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
-    table()->wino23_input(x, C, H, W, ph, pw, tiles_h, tiles_w, lanes, xs, v, xi_stride, first_tile);
-}
-void tk_wino23_output(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *ys, float *y, const tk_conv_epilogue *e) {
-    table()->wino23_output(m, lanes, xi_stride, first_tile, O, OH, OW, tiles_h, tiles_w, ys, y, e);
-}
 void tk_wino23_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *ys, float *m, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
     table()->wino23_output_gradient(dy, O, OH, OW, tiles_h, tiles_w, lanes, ys, m, xi_stride, first_tile);
 }
@@ -159,6 +153,21 @@ void tk_wino23_input_band(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W,
 }
 void tk_wino23_output_band(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_w, ptrdiff_t tr0, ptrdiff_t tr1, float *ys, float *y, const tk_conv_epilogue *e) {
     table()->wino23_output_band(m, lanes, xi_stride, first_tile, O, OH, OW, tiles_w, tr0, tr1, ys, y, e);
+}
+void tk_wino43_input_band(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw, ptrdiff_t tiles_w, ptrdiff_t lanes, ptrdiff_t tr0, ptrdiff_t tr1, float *xs, float *v, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
+    table()->wino43_input_band(x, C, H, W, ph, pw, tiles_w, lanes, tr0, tr1, xs, v, xi_stride, first_tile);
+}
+void tk_wino43_output_band(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_w, ptrdiff_t tr0, ptrdiff_t tr1, float *ys, float *y, const tk_conv_epilogue *e) {
+    table()->wino43_output_band(m, lanes, xi_stride, first_tile, O, OH, OW, tiles_w, tr0, tr1, ys, y, e);
+}
+void tk_wino43_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *ys, float *m, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
+    table()->wino43_output_gradient(dy, O, OH, OW, tiles_h, tiles_w, lanes, ys, m, xi_stride, first_tile);
+}
+void tk_wino43_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1, float *u) {
+    table()->wino43_weights(w, O, C, lanes, c0, c1, u);
+}
+void tk_wino43_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1, float *dw) {
+    table()->wino43_weight_gradient(du, O, C, lanes, c0, c1, dw);
 }
 void tk_normalize_planes(ptrdiff_t C, ptrdiff_t n, float *x, const float *mean, const float *std) {
     table()->normalize_planes(C, n, x, mean, std);

@@ -29,8 +29,6 @@ typedef struct tk_table {
     __typeof__(&tk_rmsprop_update) rmsprop_update;
     __typeof__(&tk_im2col) im2col;
     __typeof__(&tk_col2im) col2im;
-    __typeof__(&tk_wino23_input) wino23_input;
-    __typeof__(&tk_wino23_output) wino23_output;
     __typeof__(&tk_wino23_output_gradient) wino23_output_gradient;
     __typeof__(&tk_wino23_weights) wino23_weights;
     __typeof__(&tk_conv_epilogue_apply) conv_epilogue_apply;
@@ -39,6 +37,11 @@ typedef struct tk_table {
     __typeof__(&tk_wino23_input_band) wino23_input_band;
     __typeof__(&tk_wino23_output_band) wino23_output_band;
     __typeof__(&tk_wino23_weight_gradient) wino23_weight_gradient;
+    __typeof__(&tk_wino43_input_band) wino43_input_band;
+    __typeof__(&tk_wino43_output_band) wino43_output_band;
+    __typeof__(&tk_wino43_output_gradient) wino43_output_gradient;
+    __typeof__(&tk_wino43_weights) wino43_weights;
+    __typeof__(&tk_wino43_weight_gradient) wino43_weight_gradient;
     __typeof__(&tk_wino_s2_weights) wino_s2_weights;
     __typeof__(&tk_wino_s2_channels_last) wino_s2_channels_last;
     __typeof__(&tk_wino_s2_input) wino_s2_input;

@@ -2,7 +2,8 @@ import Foundation
 import Tessera
 
 /// `bench --conv-algorithms`: every ResNet-20 convolution's forward (no grad) under each algorithm
-/// that can run it (im2col, Winograd, the direct kernel), at batches 1, 2, 8 and 128, the
+/// that can run it (im2col, Winograd F(2×2, 3×3) or over the phase planes, Winograd F(4×4, 3×3), the
+/// direct kernel), at batches 1, 2, 8 and 128, the
 /// algorithms taking turns within one process (rounds of a few calls each, medians over the
 /// rounds), beside the algorithm `auto` picks. On a VM whose speed drifts by tens of percent
 /// between minutes, this interleaving is what makes the per-shape ratios behind ``ConvPlan``'s
@@ -13,7 +14,7 @@ func runConvAlgorithms(quick: Bool) {
     let saved = Runtime.convolutionPolicy
     defer { Runtime.convolutionPolicy = saved }
     print("forward of each ResNet-20 convolution, no grad, \(Runtime.threads) threads; median µs per call over \(rounds - 1) interleaved rounds")
-    print("shape                  batch     im2col   winograd     direct   auto picks       auto / best other")
+    print("shape                  batch     im2col   winograd  winograd4     direct   auto picks       auto / best other")
     for cfg in resnet20Convs {
         for n in batches {
             var gen = SeededGenerator(seed: 3)
@@ -23,8 +24,11 @@ func runConvAlgorithms(quick: Bool) {
             func plan(_ p: ConvPolicy) -> ConvPlan.Algorithm {
                 ConvPlan(input: x.shape, weight: w.shape, stride: stride, padding: 1, policy: p).forward.algorithm
             }
-            // Each policy that runs an algorithm of its own here (Winograd forced where it does not apply is im2col).
-            let policies: [ConvPolicy] = [.im2col, .winograd, .direct].filter { $0 == .im2col || plan($0) != .im2col }
+            // Each policy that runs an algorithm of its own here (Winograd forced where it does not
+            // apply is im2col; winograd4 differs from winograd only where F(4×4, 3×3) applies).
+            let policies: [ConvPolicy] = [.im2col, .winograd, .winograd4, .direct].filter {
+                $0 == .im2col || ($0 == .winograd4 ? plan($0) == .winogradF43 : plan($0) != .im2col)
+            }
             let calls = Swift.max(1, 64 / n)
             var times = [ConvPolicy: [Double]]()
             withNoGrad {
@@ -41,12 +45,17 @@ func runConvAlgorithms(quick: Bool) {
             }
             func median(_ p: ConvPolicy) -> Double? { times[p].map { $0.sorted()[$0.count / 2] } }
             let picked = plan(.auto)
-            let pickedPolicy: ConvPolicy = picked == .direct3x3 ? .direct : (picked == .im2col || picked == .pointwise ? .im2col : .winograd)
+            let pickedPolicy: ConvPolicy = switch picked {
+            case .direct3x3: .direct
+            case .im2col, .pointwise, .col2im: .im2col
+            case .winogradF43: .winograd4
+            case .winogradF23, .winogradStride2: .winograd
+            }
             let others = policies.filter { $0 != pickedPolicy }.compactMap(median)
             let ratio = median(pickedPolicy).flatMap { t in others.min().map { t / $0 } }
             func cell(_ p: ConvPolicy) -> String { median(p).map { String(format: "%10.1f", $0) } ?? String(repeating: " ", count: 9) + "—" }
             let shape = "\(cfg.cin)→\(cfg.cout) \(cfg.side)² s\(cfg.stride)".padding(toLength: 20, withPad: " ", startingAt: 0)
-            print(String(format: "%@ %7d %@ %@ %@   %@ %@", shape, n, cell(.im2col), cell(.winograd), cell(.direct),
+            print(String(format: "%@ %7d %@ %@ %@ %@   %@ %@", shape, n, cell(.im2col), cell(.winograd), cell(.winograd4), cell(.direct),
                          picked.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0),
                          ratio.map { String(format: "%.2f", $0) } ?? "—"))
         }

@@ -242,7 +242,7 @@ final class KernelVariantTests: XCTestCase {
 
     func testEveryConvolutionAlgorithmAgreesForwardAndBackward() {
         // (input, weight, stride, padding, groups, policy): im2col with phase planes, col2im,
-        // pointwise, Winograd F(2×2, 3×3) with channels that are not whole vectors, stride-2
+        // pointwise, Winograd F(2×2, 3×3) and F(4×4, 3×3) with channels that are not whole vectors, stride-2
         // Winograd, the RGB stem (the direct kernel), the direct kernel at stride 2 over a
         // rectangular image with output channels that are not a multiple of 4.
         let cases: [([Int], [Int], Int, Int, Int, ConvPolicy)] = [
@@ -252,6 +252,7 @@ final class KernelVariantTests: XCTestCase {
             ([2, 6, 8, 8], [6, 3, 3, 3], 1, 1, 2, .im2col),
             ([2, 12, 5, 5], [20, 12, 1, 1], 1, 0, 1, .auto),
             ([2, 13, 9, 7], [21, 13, 3, 3], 1, 1, 1, .winograd),
+            ([2, 13, 9, 7], [21, 13, 3, 3], 1, 1, 1, .winograd4),
             ([2, 16, 10, 10], [24, 16, 3, 3], 2, 1, 1, .winograd),
             ([3, 3, 16, 16], [16, 3, 3, 3], 1, 1, 1, .auto),
         ]

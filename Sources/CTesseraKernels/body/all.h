@@ -11,6 +11,7 @@
 #include "peak.h"
 #include "im2col.h"
 #include "winograd23.h"
+#include "winograd43.h"
 #include "winograd_s2.h"
 #include "direct3x3.h"
 #include "augment.h"
@@ -39,8 +40,6 @@
     .rmsprop_update = rmsprop_update, \
     .im2col = im2col, \
     .col2im = col2im, \
-    .wino23_input = wino23_input, \
-    .wino23_output = wino23_output, \
     .wino23_output_gradient = wino23_output_gradient, \
     .wino23_weights = wino23_weights, \
     .conv_epilogue_apply = conv_epilogue_apply, \
@@ -49,6 +48,11 @@
     .wino23_input_band = wino23_input_band, \
     .wino23_output_band = wino23_output_band, \
     .wino23_weight_gradient = wino23_weight_gradient, \
+    .wino43_input_band = wino43_input_band, \
+    .wino43_output_band = wino43_output_band, \
+    .wino43_output_gradient = wino43_output_gradient, \
+    .wino43_weights = wino43_weights, \
+    .wino43_weight_gradient = wino43_weight_gradient, \
     .wino_s2_weights = wino_s2_weights, \
     .wino_s2_channels_last = wino_s2_channels_last, \
     .wino_s2_input = wino_s2_input, \

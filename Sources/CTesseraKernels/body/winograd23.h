@@ -1,4 +1,4 @@
-// The transforms of Winograd F(2×2, 3×3), channels-last inside the kernel (WinogradF23.swift
+// The transforms of Winograd F(2×2, 3×3), channels-last inside the kernel (Winograd3x3.swift
 // has the algorithm and the layouts): each image is transposed once into a zero-bordered
 // [rows, columns, lanes] buffer, every transform then runs on vectors of channels (TK_LANES at a
 // time, whatever the image size), and results are transposed back into NCHW planes 8×8 at a time.
@@ -183,15 +183,6 @@ static void wino23_input_band(const float *restrict x, ptrdiff_t C, ptrdiff_t H,
     }
 }
 
-/// One image's input tiles Bᵀ d B into rows first_tile ..< first_tile + tiles_h·tiles_w of v:
-/// 16 matrices [tiles, lanes], xi_stride apart, overwritten. x: [C, H, W]; xs: scratch
-/// [2·tiles_h + 2, 2·tiles_w + 2, lanes] whose border and channels past C the caller keeps zero.
-static void wino23_input(const float *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
-                         ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *restrict xs, float *restrict v,
-                         ptrdiff_t xi_stride, ptrdiff_t first_tile) {
-    wino23_input_band(x, C, H, W, ph, pw, tiles_w, lanes, 0, tiles_h, xs, v, xi_stride, first_tile);
-}
-
 /// Tile rows tr0 ..< tr1 of one image's outputs Aᵀ M A, from rows first_tile + tr·tiles_w + tc of m
 /// (16 matrices [tiles, lanes], xi_stride apart), into output rows 2·tr0 ..< min(2·tr1, OH) of
 /// y: [O, OH, OW], overwritten, through the epilogue e (its residual laid out like all of y).
@@ -227,14 +218,6 @@ static void wino23_output_band(const float *restrict m, ptrdiff_t lanes, ptrdiff
         if (band.residual) band.residual += y0 * OW;
     }
     from_channels_last(ys, YW, lanes, O, y1 - y0, OW, y + y0 * OW, OH * OW, e ? &band : 0);
-}
-
-/// One image's outputs Aᵀ M A from rows first_tile ..< of m (16 matrices [tiles, lanes],
-/// xi_stride apart) into y: [O, OH, OW], overwritten. ys: scratch [2·tiles_h, 2·tiles_w, lanes].
-static void wino23_output(const float *restrict m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
-                          ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *restrict ys,
-                          float *restrict y, const tk_conv_epilogue *e) {
-    wino23_output_band(m, lanes, xi_stride, first_tile, O, OH, OW, tiles_w, 0, tiles_h, ys, y, e);
 }
 
 /// One image's output-gradient tiles A dY Aᵀ (4×4 from each 2×2 tile, zero past an odd edge) into

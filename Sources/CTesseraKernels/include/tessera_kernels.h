@@ -234,25 +234,16 @@ void tk_conv_epilogue_apply(ptrdiff_t O, ptrdiff_t P, float *y, const tk_conv_ep
 /// Winograd F(2×2, 3×3), channels-last inside: `lanes` is C (or O) rounded up to a multiple of 8
 /// and of the active variant's tk_isa_lanes(); V and M are 16 matrices [tiles, lanes], xi_stride
 /// apart, one row per tile.
-/// One image's input tiles Bᵀ d B into rows first_tile ..< of v, overwritten. x: [C, H, W];
-/// xs: scratch [2·tiles_h + 2, 2·tiles_w + 2, lanes] whose border and padded channels stay zero.
-void tk_wino23_input(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
-                     ptrdiff_t tiles_h, ptrdiff_t tiles_w, ptrdiff_t lanes, float *xs, float *v,
-                     ptrdiff_t xi_stride, ptrdiff_t first_tile);
-/// One image's outputs Aᵀ M A from rows first_tile ..< of m into y [O, OH, OW], overwritten,
-/// through the epilogue e (NULL: none; its residual offset to this image).
-/// ys: scratch [2·tiles_h, 2·tiles_w, lanes].
-void tk_wino23_output(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
-                      ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h, ptrdiff_t tiles_w, float *ys, float *y,
-                      const tk_conv_epilogue *e);
-/// Tile rows tr0 ..< tr1 of tk_wino23_input (a band of the image, for splitting one image across
-/// threads): xs is the band's own scratch [2·(tr1 − tr0) + 2, 2·tiles_w + 2, lanes], kept zero
-/// outside the image by the caller.
+/// Tile rows tr0 ..< tr1 (all of them, or a band for splitting one image across threads) of one
+/// image's input tiles Bᵀ d B into rows first_tile + tr·tiles_w + tc of v, overwritten.
+/// x: [C, H, W]; xs: the band's own scratch [2·(tr1 − tr0) + 2, 2·tiles_w + 2, lanes], kept zero
+/// outside the image and past C by the caller.
 void tk_wino23_input_band(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
                           ptrdiff_t tiles_w, ptrdiff_t lanes, ptrdiff_t tr0, ptrdiff_t tr1, float *xs, float *v,
                           ptrdiff_t xi_stride, ptrdiff_t first_tile);
-/// Tile rows tr0 ..< tr1 of tk_wino23_output: output rows 2·tr0 ..< min(2·tr1, OH) of y.
-/// ys: the band's scratch [2·(tr1 − tr0), 2·tiles_w, lanes].
+/// Tile rows tr0 ..< tr1 of one image's outputs Aᵀ M A: output rows 2·tr0 ..< min(2·tr1, OH) of
+/// y [O, OH, OW], overwritten, through the epilogue e (NULL: none; its residual offset to this
+/// image). ys: the band's scratch [2·(tr1 − tr0), 2·tiles_w, lanes].
 void tk_wino23_output_band(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
                            ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_w, ptrdiff_t tr0, ptrdiff_t tr1, float *ys, float *y,
                            const tk_conv_epilogue *e);
@@ -266,6 +257,32 @@ void tk_wino23_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdi
 void tk_wino23_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1, float *u);
 /// dw [O, C, 3, 3] += Gᵀ dU G for input channels c0 ..< c1. du: 16 matrices [C, lanes].
 void tk_wino23_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1,
+                               float *dw);
+
+/// Winograd F(4×4, 3×3) (body/winograd43.h), laid out like F(2×2, 3×3) but with 4×4 output tiles
+/// over 6×6 input tiles: V, M and dM are 36 matrices [tiles, lanes], xi_stride apart.
+/// Tile rows tr0 ..< tr1 of one image's input tiles Bᵀ d B into rows first_tile + tr·tiles_w + tc
+/// of v, overwritten. x: [C, H, W]; xs: the band's scratch [4·(tr1 − tr0) + 2, 4·tiles_w + 2, lanes],
+/// kept zero outside the image by the caller.
+void tk_wino43_input_band(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
+                          ptrdiff_t tiles_w, ptrdiff_t lanes, ptrdiff_t tr0, ptrdiff_t tr1, float *xs, float *v,
+                          ptrdiff_t xi_stride, ptrdiff_t first_tile);
+/// Tile rows tr0 ..< tr1 of one image's outputs Aᵀ M A: output rows 4·tr0 ..< min(4·tr1, OH) of
+/// y [O, OH, OW], overwritten, through the epilogue e (NULL: none; its residual offset to this
+/// image). ys: the band's scratch [4·(tr1 − tr0), 4·tiles_w, lanes].
+void tk_wino43_output_band(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride, ptrdiff_t first_tile, ptrdiff_t O,
+                           ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_w, ptrdiff_t tr0, ptrdiff_t tr1, float *ys, float *y,
+                           const tk_conv_epilogue *e);
+/// One image's output-gradient tiles A dY Aᵀ into rows first_tile ..< of m, overwritten.
+/// dy: [O, OH, OW]; ys: scratch [4·tiles_h, 4·tiles_w, lanes] whose padded channels, and rows and
+/// columns past OH and OW, stay zero.
+void tk_wino43_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h,
+                               ptrdiff_t tiles_w, ptrdiff_t lanes, float *ys, float *m, ptrdiff_t xi_stride,
+                               ptrdiff_t first_tile);
+/// u (36 matrices [C, lanes]) = G w Gᵀ for input channels c0 ..< c1 and o < O. w: [O, C, 3, 3].
+void tk_wino43_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1, float *u);
+/// dw [O, C, 3, 3] += Gᵀ dU G for input channels c0 ..< c1. du: 36 matrices [C, lanes].
+void tk_wino43_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1,
                                float *dw);
 
 /// Stride-2 Winograd F(4×4, 2×2), channels-last inside: lanes_c and lanes_o are C and O rounded

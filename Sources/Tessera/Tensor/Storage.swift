@@ -74,7 +74,7 @@ public final class TensorStorage: @unchecked Sendable {
 /// what kind of derivation and the numbers that fix its layout.
 struct DerivedSlot: Hashable {
     /// Kinds of derived buffers.
-    enum Kind: Int { case winogradF23, winogradStride2, foldedBatchNorm, direct3x3 }
+    enum Kind: Int { case winogradF23, winogradStride2, foldedBatchNorm, direct3x3, winogradF43 }
     var kind: Kind
     var layout: SIMD8<Int>
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The conv2d kernels over raw buffers, forward and both gradients side by side, each running the
-/// algorithm its ``ConvPlan`` names: im2col + GEMM here, Winograd in ``WinogradF23`` and
+/// algorithm its ``ConvPlan`` names: im2col + GEMM here, Winograd in ``Winograd3x3`` and
 /// ``WinogradStride2``, the direct 3×3 forward in ``DirectConv3x3``.
 /// x: [N, C, H, W], w: [O, C/groups, kh, kw], y and dy: [N, O, outH, outW].
 struct Conv2dKernel {
@@ -77,7 +77,8 @@ struct Conv2dKernel {
     /// Floats of the forward algorithm's transformed weights (0 when it reads w as it is).
     var transformedWeightCount: Int {
         switch plan.forward.algorithm {
-        case .winogradF23: return WinogradF23(geo: geo, n: n, outChannels: outChannels).transformedWeightCount
+        case .winogradF23, .winogradF43:
+            return Winograd3x3(plan.forward.algorithm, geo: geo, n: n, outChannels: outChannels).transformedWeightCount
         case .winogradStride2: return WinogradStride2(geo: geo, n: n, outChannels: outChannels).sharedCount
         case .direct3x3: return DirectConv3x3(geo: geo, n: n, outChannels: outChannels).transformedWeightCount
         case .pointwise, .im2col, .col2im: return 0
@@ -89,6 +90,7 @@ struct Conv2dKernel {
     func transformedWeightSlot(offset: Int) -> DerivedSlot {
         let kind: DerivedSlot.Kind = switch plan.forward.algorithm {
         case .winogradF23: .winogradF23
+        case .winogradF43: .winogradF43
         case .direct3x3: .direct3x3
         default: .winogradStride2
         }
@@ -99,7 +101,8 @@ struct Conv2dKernel {
     /// The forward algorithm's transform of w into u (``transformedWeightCount`` floats).
     func transformWeights(_ w: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
         switch plan.forward.algorithm {
-        case .winogradF23: WinogradF23(geo: geo, n: n, outChannels: outChannels).transformWeights(w, into: u)
+        case .winogradF23, .winogradF43:
+            Winograd3x3(plan.forward.algorithm, geo: geo, n: n, outChannels: outChannels).transformWeights(w, into: u)
         case .winogradStride2: WinogradStride2(geo: geo, n: n, outChannels: outChannels).transformWeights(w, into: u)
         case .direct3x3: DirectConv3x3(geo: geo, n: n, outChannels: outChannels).transformWeights(w, into: u)
         case .pointwise, .im2col, .col2im: break
@@ -114,8 +117,8 @@ struct Conv2dKernel {
         let P = geo.positions
         if n == 0 || P == 0 || outChannels == 0 { return }
         switch plan.forward.algorithm {
-        case .winogradF23:
-            WinogradF23(geo: geo, n: n, outChannels: outChannels).forward(x: x, w: w, y: y, transformed: transformed, epilogue: epilogue)
+        case .winogradF23, .winogradF43:
+            Winograd3x3(plan.forward.algorithm, geo: geo, n: n, outChannels: outChannels).forward(x: x, w: w, y: y, transformed: transformed, epilogue: epilogue)
         case .winogradStride2:
             WinogradStride2(geo: geo, n: n, outChannels: outChannels).forward(x: x, w: w, y: y, transformed: transformed, epilogue: epilogue)
         case .direct3x3:
@@ -177,8 +180,8 @@ struct Conv2dKernel {
     func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>) {
         let K = geo.patch, P = geo.positions, Og = outPerGroup
         if n == 0 || P == 0 || outChannels == 0 { return }
-        if plan.weightGradient.algorithm == .winogradF23 {
-            WinogradF23(geo: geo, n: n, outChannels: outChannels).backwardWeight(dy: dy, x: x, dw: dw)
+        if plan.weightGradient.algorithm == .winogradF23 || plan.weightGradient.algorithm == .winogradF43 {
+            Winograd3x3(plan.weightGradient.algorithm, geo: geo, n: n, outChannels: outChannels).backwardWeight(dy: dy, x: x, dw: dw)
             return
         }
         let wCount = outChannels * K

@@ -1,15 +1,18 @@
 import Foundation
 
-/// How convolution algorithms are chosen: `TESSERA_CONV=auto|im2col|winograd|direct` in the
-/// environment, or ``Runtime/convolutionPolicy``.
+/// How convolution algorithms are chosen: `TESSERA_CONV=auto|im2col|winograd|winograd4|direct` in
+/// the environment, or ``Runtime/convolutionPolicy``.
 public enum ConvPolicy: String, CaseIterable, Sendable {
     /// The direct 3×3 kernel or Winograd where they apply and were measured faster, im2col + GEMM
     /// elsewhere (the default).
     case auto
     /// im2col + GEMM (or a plain GEMM for 1×1 convolutions) everywhere: the reference path.
     case im2col
-    /// Winograd wherever the geometry allows it, even where it is not faster (for comparisons).
+    /// Winograd wherever the geometry allows it, even where it is not faster (for comparisons):
+    /// F(2×2, 3×3) for stride 1, F(4×4, 2×2) over the phase planes for stride 2.
     case winograd
+    /// As ``winograd``, but F(4×4, 3×3) for stride 1 (both the forward and the weight gradient).
+    case winograd4
     /// The direct 3×3 kernel for every forward pass it can run (3×3, padding 1, stride 1 or 2),
     /// even where it is not faster (for comparisons), and so for the stride-1 input gradient,
     /// itself a forward convolution; the weight gradient as under `auto`.
@@ -21,8 +24,8 @@ public enum ConvPolicy: String, CaseIterable, Sendable {
 /// plan; ``Tensor/conv2d(weight:bias:stride:padding:dilation:groups:)`` builds one per call.
 ///
 /// ```swift
-/// let plan = ConvPlan(input: [128, 16, 32, 32], weight: [16, 16, 3, 3], padding: 1)
-/// print(plan.forward.algorithm)        // winogradF23
+/// let plan = ConvPlan(input: [128, 32, 16, 16], weight: [32, 32, 3, 3], padding: 1)
+/// print(plan.forward.algorithm)        // winogradF43
 /// print(plan.inputGradient.reason)     // stride 1: the gradient is a convolution of dY with the flipped kernel …
 /// ```
 public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
@@ -34,6 +37,8 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
         case im2col
         /// Winograd F(2×2, 3×3): 16 GEMMs on transformed 4×4 tiles (2.25× fewer multiplications).
         case winogradF23
+        /// Winograd F(4×4, 3×3): 36 GEMMs on transformed 6×6 tiles (4× fewer multiplications).
+        case winogradF43
         /// Winograd F(4×4, 2×2) over the four phase planes of a 3×3 stride-2 convolution.
         case winogradStride2
         /// A direct 3×3 convolution (stride 1 or 2, padding 1) on vectors of output positions, with
@@ -139,15 +144,38 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
     /// - stride 2, 16 → 32: 0.77–0.88 at batch 1, but 1.00–1.24 against im2col over the phase
     ///   planes from batch 2 up (five runs), which takes those;
     /// - 32 → 32 at 16² and stride 2 32 → 64: 0.50–0.86 at batch 1 and 2, 0.87–1.01 at 4 and 8,
-    ///   1.03–1.13 from 32 up;
+    ///   1.03–1.13 from 32 up (against F(2×2, 3×3); at stride 1, F(4×4, 3×3) later took the layers
+    ///   with 16 tiles or more, see ``f43Reason(_:batch:groups:outChannels:)``);
     /// - 64 → 64 at 8²: 0.76–1.14 at batch 1, 1.06–1.76 above (Winograd stays).
     static func directReason(_ g: ConvGeometry, batch n: Int, groups: Int, outChannels o: Int, policy: ConvPolicy) -> String? {
         guard policy == .auto, DirectConv3x3.applies(g, groups: groups, outChannels: o) else { return nil }
         let c = g.channels
         // From 16 columns up the extended rows waste at most 2 columns in 18.
         if g.sh == 1 && c <= 16 && g.outW >= 16 { return "\(c) input channels: a GEMM or Winograd's GEMMs would be \(c) deep" }
-        if n <= 2 && c * o <= 32 * 64 { return "batch \(n), \(c) → \(o) channels: too little work to pay for a GEMM" }
+        if n <= 2 && c * o <= 32 * 64 && (g.sh != 1 || f43Reason(g, batch: n, groups: groups, outChannels: o) == nil) {
+            return "batch \(n), \(c) → \(o) channels: too little work to pay for a GEMM"
+        }
         return nil
+    }
+
+    /// Why Winograd F(4×4, 3×3) runs a stride-1 pass instead of F(2×2, 3×3), or nil. `batch` is nil
+    /// for the weight gradient, whose GEMMs run over the whole batch's tiles at once.
+    ///
+    /// Measured on a Zen 3 (docs/BENCHMARKS.md, "Winograd F(4×4, 3×3)"), F(4×4) time / F(2×2) time:
+    /// - forward, `bench --conv-algorithms` (three runs): 32 → 32 at 16² 0.66–0.80 from batch 1 up
+    ///   (and 0.73–1.17 of the direct kernel's at batch 1–2); 64 → 64 at 8² 0.65–0.84 from batch 8
+    ///   up, but 1.0–1.5 at batch 1–2, where a band of one thread holds 2 of the image's 4 tiles;
+    /// - with gradients at batch 64 (forward with the weight transform, and the weight gradient):
+    ///   64 → 64 at 32² 0.68–0.76, 128 → 128 at 16² 0.77–0.86, 256 → 256 at 8² 0.79–1.00, but
+    ///   512 → 512 at 4² (one tile per image) 1.5–2.0, where transforming and reading U (36 matrices
+    ///   of 512 × 512) outweighs the GEMMs' savings;
+    /// - the weight gradient at batch 128: 0.73–0.90 from the 3-channel stem to 64 → 64 at 8².
+    static func f43Reason(_ g: ConvGeometry, batch n: Int?, groups: Int, outChannels o: Int) -> String? {
+        guard Winograd3x3.applies(g, groups: groups, outChannels: o, tile: 4) else { return nil }
+        let c = g.channels, tiles = ((g.outH + 3) / 4) * ((g.outW + 3) / 4)
+        guard c >= (n == nil ? 3 : 6) && o >= 3 && c <= 256 && o <= 256 && tiles >= 4 else { return nil }
+        if let n, n * tiles < 16 { return nil }
+        return "3×3 stride 1, \(c) → \(o) channels, \(tiles) 4×4 tiles per image: 4× fewer multiplications"
     }
 
     static func forwardPass(_ g: ConvGeometry, batch: Int, groups: Int, outChannels o: Int, policy: ConvPolicy) -> Pass {
@@ -159,8 +187,16 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
         if let why = directReason(g, batch: batch, groups: groups, outChannels: o, policy: policy) {
             return Pass(algorithm: .direct3x3, reason: why)
         }
-        if WinogradF23.applies(g, groups: groups, outChannels: o) {
+        if Winograd3x3.applies(g, groups: groups, outChannels: o) {
             if policy == .winograd { return Pass(algorithm: .winogradF23, reason: "TESSERA_CONV=winograd") }
+            if policy == .winograd4 {
+                return Winograd3x3.applies(g, groups: groups, outChannels: o, tile: 4)
+                    ? Pass(algorithm: .winogradF43, reason: "TESSERA_CONV=winograd4")
+                    : Pass(algorithm: .winogradF23, reason: "TESSERA_CONV=winograd4, but 4×4 tiles need too much workspace")
+            }
+            if policy == .auto, let why = f43Reason(g, batch: batch, groups: groups, outChannels: o) {
+                return Pass(algorithm: .winogradF43, reason: why)
+            }
             // Below 6 input channels the GEMMs (K = C) are too thin to pay for transforming every
             // output: the RGB stem's forward stays on im2col (docs/BENCHMARKS.md, "RGB stem").
             if c >= 6 && o >= 3 && g.outH >= 2 && g.outW >= 2 {
@@ -169,7 +205,7 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
             return plain(g, c < 6 ? "\(c) input channels: too few for Winograd's transforms to pay" : "output too small for 2×2 tiles")
         }
         if WinogradStride2.applies(g, groups: groups, outChannels: o) {
-            if policy == .winograd { return Pass(algorithm: .winogradStride2, reason: "TESSERA_CONV=winograd") }
+            if policy == .winograd || policy == .winograd4 { return Pass(algorithm: .winogradStride2, reason: "TESSERA_CONV=winograd") }
             // Up to 16 input channels im2col over the phase planes was 14–29% faster (16 → 32 at
             // batches 8 and 128, `bench --conv-algorithms`); fewer than 8 output channels would be
             // mostly padding in the kernel's 8-lane vectors.
@@ -183,8 +219,14 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
 
     static func weightGradientPass(_ g: ConvGeometry, groups: Int, outChannels o: Int, policy: ConvPolicy) -> Pass {
         if policy == .im2col { return plain(g, "TESSERA_CONV=im2col") }
-        if WinogradF23.applies(g, groups: groups, outChannels: o) {
+        if Winograd3x3.applies(g, groups: groups, outChannels: o) {
             if policy == .winograd { return Pass(algorithm: .winogradF23, reason: "TESSERA_CONV=winograd") }
+            if policy == .winograd4 && Winograd3x3.applies(g, groups: groups, outChannels: o, tile: 4) {
+                return Pass(algorithm: .winogradF43, reason: "TESSERA_CONV=winograd4")
+            }
+            if policy == .auto, let why = f43Reason(g, batch: nil, groups: groups, outChannels: o) {
+                return Pass(algorithm: .winogradF43, reason: "the adjoint of F(4×4, 3×3), 36 GEMMs dU += dM·Vᵀ; " + why)
+            }
             // Measured on the RGB stem: dW is faster on Winograd from 3 channels.
             if g.channels >= 3 && o >= 3 && g.outH >= 2 && g.outW >= 2 {
                 return Pass(algorithm: .winogradF23, reason: "3×3 stride 1: the adjoint of F(2×2, 3×3), 16 GEMMs dU += dM·Vᵀ")

@@ -2,7 +2,7 @@
 // images per thread, with their scratch from the buffer pool.
 
 /// Images per Winograd chunk: as many as keep the chunk's transformed tiles and products
-/// (`bytesPerImage` each) within ``WinogradF23/chunkBytes`` — in L2 between the transforms and the
+/// (`bytesPerImage` each) within ``Winograd3x3/chunkBytes`` — in L2 between the transforms and the
 /// GEMMs — but at least enough for one tile per 1,024 floats of a transformed kernel U_ξ
 /// (`kernelFloats`), however large the chunk gets then: each GEMM reads all of U_ξ, and with few
 /// tiles that read, not the arithmetic, sets its speed. Never more than one thread's share, nor
@@ -14,7 +14,7 @@
 /// measurements).
 func winogradChunk(bytesPerImage: Int, tilesPerImage: Int, kernelFloats: Int, images n: Int, parts: Int) -> Int {
     let perPart = (n + parts - 1) / parts
-    let fitting = WinogradF23.chunkBytes / Swift.max(bytesPerImage, 1)
+    let fitting = Winograd3x3.chunkBytes / Swift.max(bytesPerImage, 1)
     let wide = Swift.min((kernelFloats / 1024 + tilesPerImage - 1) / tilesPerImage, 16 * fitting)
     return Swift.max(1, Swift.min(perPart, Swift.max(fitting, wide)))
 }

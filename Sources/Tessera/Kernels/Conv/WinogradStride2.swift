@@ -12,7 +12,7 @@ import CTesseraKernels
 // a 5×5 window of every phase channel with 25 products instead of 64: 25·4C = 100·C
 // multiplications per tile and output channel, or 81·C where the phase kernels' zero taps make
 // whole blocks of U zero (see ``WinogradStride2/block(r:q:)``), against im2col's 144·C.
-// As in ``WinogradF23`` the products are 25 GEMMs per chunk of images, and the chunk's
+// As in ``Winograd3x3`` the products are 25 GEMMs per chunk of images, and the chunk's
 // transformed tiles stay in cache between the transforms and the GEMMs.
 //
 // Inside the kernel everything is channels-last, so every transform works on eight channels at a
@@ -54,7 +54,7 @@ struct WinogradStride2 {
         guard groups == 1, geo.kh == 3, geo.kw == 3, geo.sh == 2, geo.sw == 2, geo.dh == 1, geo.dw == 1,
               geo.ph == 1, geo.pw == 1, geo.height % 2 == 0, geo.width % 2 == 0 else { return false }
         let tiles = ((geo.outH + 3) / 4) * ((geo.outW + 3) / 4)
-        return 25 * tiles * (4 * vectorLanes(geo.channels) + vectorLanes(outChannels)) * 4 <= 16 * WinogradF23.chunkBytes
+        return 25 * tiles * (4 * vectorLanes(geo.channels) + vectorLanes(outChannels)) * 4 <= 16 * Winograd3x3.chunkBytes
     }
 
     /// The kernel for a convolution ``applies(_:groups:outChannels:)`` accepts.
@@ -90,7 +90,7 @@ struct WinogradStride2 {
                  transformed: UnsafePointer<Float>? = nil, epilogue: ConvEpilogue? = nil) {
         if n == 0 { return }
         let B = chunk, T = B * tilesPerImage, K = depth, LC = lanesC, LO = lanesO
-        // V and M: 25 matrices each, staggered by a cache line (see WinogradF23.forEachChunk).
+        // V and M: 25 matrices each, staggered by a cache line (see Winograd3x3.forEachChunk).
         let vStride = T * K + 16, mStride = T * LO + 16
         let inputCount = inputRows * inputColumns * lanesC
         let perPart = 25 * (vStride + mStride) + inputCount + 16 * LO
