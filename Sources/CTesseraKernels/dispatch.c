@@ -169,6 +169,9 @@ void tk_wino43_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes
 void tk_wino43_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1, float *dw) {
     table()->wino43_weight_gradient(du, O, C, lanes, c0, c1, dw);
 }
+void tk_wino_products(const float *v, ptrdiff_t v_stride, ptrdiff_t ldv, const float *u, ptrdiff_t C, ptrdiff_t lanes_o, float *m, ptrdiff_t m_stride, ptrdiff_t T, ptrdiff_t count) {
+    table()->wino_products(v, v_stride, ldv, u, C, lanes_o, m, m_stride, T, count);
+}
 void tk_normalize_planes(ptrdiff_t C, ptrdiff_t n, float *x, const float *mean, const float *std) {
     table()->normalize_planes(C, n, x, mean, std);
 }

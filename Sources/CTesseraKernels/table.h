@@ -42,6 +42,7 @@ typedef struct tk_table {
     __typeof__(&tk_wino43_output_gradient) wino43_output_gradient;
     __typeof__(&tk_wino43_weights) wino43_weights;
     __typeof__(&tk_wino43_weight_gradient) wino43_weight_gradient;
+    __typeof__(&tk_wino_products) wino_products;
     __typeof__(&tk_wino_s2_weights) wino_s2_weights;
     __typeof__(&tk_wino_s2_channels_last) wino_s2_channels_last;
     __typeof__(&tk_wino_s2_input) wino_s2_input;

@@ -12,6 +12,7 @@
 #include "im2col.h"
 #include "winograd23.h"
 #include "winograd43.h"
+#include "winograd_products.h"
 #include "winograd_s2.h"
 #include "direct3x3.h"
 #include "augment.h"
@@ -53,6 +54,7 @@
     .wino43_output_gradient = wino43_output_gradient, \
     .wino43_weights = wino43_weights, \
     .wino43_weight_gradient = wino43_weight_gradient, \
+    .wino_products = wino_products, \
     .wino_s2_weights = wino_s2_weights, \
     .wino_s2_channels_last = wino_s2_channels_last, \
     .wino_s2_input = wino_s2_input, \

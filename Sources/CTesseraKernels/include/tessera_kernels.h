@@ -285,6 +285,13 @@ void tk_wino43_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes
 void tk_wino43_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1,
                                float *dw);
 
+/// The products of a Winograd chunk without a BLAS call (body/winograd_products.h):
+/// m_ξ[t, o] = Σ_c v_ξ[t, c]·u_ξ[c, o] for ξ < count, t < T, o < lanes_o, overwritten.
+/// v: count matrices [T, ldv], v_stride apart; u: count matrices [C, lanes_o], C·lanes_o apart;
+/// m: count matrices [T, lanes_o], m_stride apart. lanes_o: a multiple of tk_isa_lanes().
+void tk_wino_products(const float *v, ptrdiff_t v_stride, ptrdiff_t ldv, const float *u, ptrdiff_t C, ptrdiff_t lanes_o,
+                      float *m, ptrdiff_t m_stride, ptrdiff_t T, ptrdiff_t count);
+
 /// Stride-2 Winograd F(4×4, 2×2), channels-last inside: lanes_c and lanes_o are C and O rounded
 /// up to a multiple of 8 and of the active variant's tk_isa_lanes().
 /// u [25, 4·lanes_c, lanes_o] from w [O, C, 3, 3] for input channels c0 ..< c1 (wt: scratch

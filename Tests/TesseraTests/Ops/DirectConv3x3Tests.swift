@@ -111,9 +111,9 @@ final class DirectConv3x3Tests: XCTestCase {
     }
 
     /// Where `auto` takes the direct kernel: stride 1 with up to 16 input channels over images at
-    /// least 16 wide (the stem, ResNet-20's first stage) at every batch, and layers up to 32 → 64
-    /// channels at batch 1 or 2 where 4×4 Winograd tiles do not take them (stride 2, or fewer than
-    /// 16 tiles); Winograd or im2col keeps the rest.
+    /// least 16 wide where 4×4 Winograd tiles do not take them (the RGB stem, layers into fewer
+    /// than 16 channels) at every batch, and layers up to 32 → 64 channels at batch 1 or 2 where
+    /// they do not either (stride 2, or fewer than 8 tiles); Winograd or im2col keeps the rest.
     func testAutoTakesTheDirectKernelForThinLayersAndSmallBatchesOnly() {
         func forward(n: Int = 128, c: Int, o: Int, side: Int, stride: Int = 1, padding: Int = 1, kernel: Int = 3) -> ConvPlan.Algorithm {
             ConvPlan(input: [n, c, side, side], weight: [o, c, kernel, kernel], stride: Size2(stride, stride),
@@ -121,13 +121,17 @@ final class DirectConv3x3Tests: XCTestCase {
         }
         XCTAssertEqual(forward(c: 3, o: 16, side: 32), .direct3x3, "the RGB stem")
         XCTAssertEqual(forward(c: 3, o: 64, side: 32), .direct3x3, "resnet18_cifar's stem")
-        XCTAssertEqual(forward(c: 16, o: 16, side: 32), .direct3x3)
+        XCTAssertEqual(forward(c: 16, o: 16, side: 32), .winogradF43)
+        XCTAssertEqual(forward(n: 1, c: 16, o: 16, side: 32), .winogradF43)
+        XCTAssertEqual(forward(c: 16, o: 8, side: 32), .direct3x3, "8 output channels")
+        XCTAssertEqual(forward(c: 16, o: 3, side: 32), .direct3x3, "the stem's input gradient")
         XCTAssertEqual(forward(n: 2, c: 16, o: 32, side: 32, stride: 2), .direct3x3)
         XCTAssertEqual(forward(c: 16, o: 32, side: 32, stride: 2), .im2col, "from batch 3, im2col over the phase planes")
         XCTAssertEqual(forward(c: 16, o: 16, side: 8), .winogradF43, "an 8-wide image would waste 2 columns in 10")
         XCTAssertEqual(forward(c: 32, o: 32, side: 16), .winogradF43)
         XCTAssertEqual(forward(n: 2, c: 32, o: 32, side: 16), .winogradF43, "32 tiles of 4×4")
-        XCTAssertEqual(forward(n: 2, c: 24, o: 32, side: 7), .direct3x3, "8 tiles of 4×4, 32 of 2×2")
+        XCTAssertEqual(forward(n: 1, c: 24, o: 32, side: 7), .direct3x3, "4 tiles of 4×4, 16 of 2×2")
+        XCTAssertEqual(forward(n: 2, c: 24, o: 32, side: 7), .winogradF43, "8 tiles of 4×4")
         XCTAssertEqual(forward(n: 1, c: 32, o: 64, side: 16, stride: 2), .direct3x3)
         XCTAssertEqual(forward(c: 32, o: 64, side: 16, stride: 2), .winogradStride2)
         XCTAssertEqual(forward(n: 1, c: 64, o: 64, side: 8), .winogradF23)

@@ -136,45 +136,54 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
 
     /// Why the direct 3×3 kernel runs a forward pass, or nil where Winograd or im2col is faster.
     /// Measured on a Zen 3 with the algorithms taking turns in one process (`bench
-    /// --conv-algorithms`, two threads; docs/BENCHMARKS.md, "The direct 3×3 kernel"), direct time /
-    /// the best other algorithm's:
-    /// - stride 1 with up to 16 input channels, every batch from 1 to 128: the RGB stem 3 → 16
-    ///   0.33–0.75 and 3 → 64 0.60–0.81 (against im2col), 16 → 16 at 32² 0.45–0.72 (against
-    ///   Winograd, whose GEMMs are then 16 deep);
-    /// - stride 2, 16 → 32: 0.77–0.88 at batch 1, but 1.00–1.24 against im2col over the phase
-    ///   planes from batch 2 up (five runs), which takes those;
-    /// - 32 → 32 at 16² and stride 2 32 → 64: 0.50–0.86 at batch 1 and 2, 0.87–1.01 at 4 and 8,
-    ///   1.03–1.13 from 32 up (against F(2×2, 3×3); at stride 1, F(4×4, 3×3) later took the layers
-    ///   with 16 tiles or more, see ``f43Reason(_:batch:groups:outChannels:)``);
-    /// - 64 → 64 at 8²: 0.76–1.14 at batch 1, 1.06–1.76 above (Winograd stays).
+    /// --conv-algorithms`, two threads; docs/BENCHMARKS.md, "The direct 3×3 kernel" and "Winograd
+    /// F(4×4, 3×3)"), direct time / the best other algorithm's:
+    /// - stride 1 with fewer than 6 input channels, every batch from 1 to 128: the RGB stem 3 → 16
+    ///   0.33–0.81 and 3 → 64 0.60–0.81 (against im2col, and F(4×4, 3×3) from batch 2);
+    /// - 16 → 16 at 32²: 0.45–0.72 against F(2×2, 3×3) with sgemm's products, but 1.3–1.7 against
+    ///   F(4×4, 3×3) with its own (``Winograd3x3/ownProductsMaximumKernel``), which now takes it;
+    /// - stride 2, 16 → 32: 0.66–0.88 at batch 1, but 0.94–1.24 against im2col over the phase
+    ///   planes from batch 2 up, which takes those from batch 3;
+    /// - stride 2, 32 → 64: 0.81–0.86 at batch 1, 1.02–1.09 at 2, 1.1–1.3 from 8 up;
+    /// - stride 1, 32 → 32 at 16² and 64 → 64 at 8²: faster than F(2×2, 3×3) at batch 1 or 2
+    ///   (0.50–0.86) but slower than F(4×4, 3×3) wherever that takes them (see
+    ///   ``f43Reason(_:batch:groups:outChannels:)``).
     static func directReason(_ g: ConvGeometry, batch n: Int, groups: Int, outChannels o: Int, policy: ConvPolicy) -> String? {
         guard policy == .auto, DirectConv3x3.applies(g, groups: groups, outChannels: o) else { return nil }
         let c = g.channels
+        if g.sh == 1 && f43Reason(g, batch: n, groups: groups, outChannels: o) != nil { return nil }
         // From 16 columns up the extended rows waste at most 2 columns in 18.
         if g.sh == 1 && c <= 16 && g.outW >= 16 { return "\(c) input channels: a GEMM or Winograd's GEMMs would be \(c) deep" }
-        if n <= 2 && c * o <= 32 * 64 && (g.sh != 1 || f43Reason(g, batch: n, groups: groups, outChannels: o) == nil) {
-            return "batch \(n), \(c) → \(o) channels: too little work to pay for a GEMM"
-        }
+        if n <= 2 && c * o <= 32 * 64 { return "batch \(n), \(c) → \(o) channels: too little work to pay for a GEMM" }
         return nil
     }
 
-    /// Why Winograd F(4×4, 3×3) runs a stride-1 pass instead of F(2×2, 3×3), or nil. `batch` is nil
-    /// for the weight gradient, whose GEMMs run over the whole batch's tiles at once.
+    /// Why Winograd F(4×4, 3×3) runs a stride-1 pass instead of F(2×2, 3×3) or the direct kernel,
+    /// or nil. `batch` is nil for the weight gradient, whose GEMMs run over the whole batch's tiles
+    /// at once.
     ///
     /// Measured on a Zen 3 (docs/BENCHMARKS.md, "Winograd F(4×4, 3×3)"), F(4×4) time / F(2×2) time:
-    /// - forward, `bench --conv-algorithms` (three runs): 32 → 32 at 16² 0.66–0.80 from batch 1 up
-    ///   (and 0.73–1.17 of the direct kernel's at batch 1–2); 64 → 64 at 8² 0.65–0.84 from batch 8
-    ///   up, but 1.0–1.5 at batch 1–2, where a band of one thread holds 2 of the image's 4 tiles;
-    /// - with gradients at batch 64 (forward with the weight transform, and the weight gradient):
-    ///   64 → 64 at 32² 0.68–0.76, 128 → 128 at 16² 0.77–0.86, 256 → 256 at 8² 0.79–1.00, but
-    ///   512 → 512 at 4² (one tile per image) 1.5–2.0, where transforming and reading U (36 matrices
-    ///   of 512 × 512) outweighs the GEMMs' savings;
+    /// - forward, `bench --conv-algorithms`, with the products in ``tk_wino_products``: 16 → 16 at
+    ///   32² 0.70–0.77 (and 0.58–0.77 of the direct kernel's), 32 → 32 at 16² 0.67–0.73 from batch 2
+    ///   up and 0.72 at batch 1; 64 → 64 at 8² 0.64–0.69 from batch 8 up, 0.80–0.87 at batch 2 (8
+    ///   tiles), but 1.14–1.21 at batch 1 (4 tiles, 2 per thread);
+    /// - with gradients at batch 64 (forward with the weight transform, and the weight gradient,
+    ///   both through sgemm): 64 → 64 at 32² 0.68–0.76, 128 → 128 at 16² 0.77–0.86, 256 → 256 at
+    ///   8² 0.79–1.00, but 512 → 512 at 4² (one tile per image) 1.5–2.0, where transforming and
+    ///   reading U (36 matrices of 512 × 512) outweighs the GEMMs' savings;
     /// - the weight gradient at batch 128: 0.73–0.90 from the 3-channel stem to 64 → 64 at 8².
+    ///
+    /// It runs from 6 input channels (3 for the weight gradient) and 16 output channels (3 for the
+    /// weight gradient) up to 256, over images of at least 4 tiles, with at least 8 tiles in the
+    /// batch.
     static func f43Reason(_ g: ConvGeometry, batch n: Int?, groups: Int, outChannels o: Int) -> String? {
         guard Winograd3x3.applies(g, groups: groups, outChannels: o, tile: 4) else { return nil }
         let c = g.channels, tiles = ((g.outH + 3) / 4) * ((g.outW + 3) / 4)
-        guard c >= (n == nil ? 3 : 6) && o >= 3 && c <= 256 && o <= 256 && tiles >= 4 else { return nil }
-        if let n, n * tiles < 16 { return nil }
+        // A forward pass needs 16 output channels: below, the products fill few of their vector
+        // lanes, and the direct kernel was faster (16 → 3 and 64 → 3 at 32²: 0.57–0.80 of F(4×4)'s
+        // time; 16 → 8 0.72 at batch 1, 1.2 at 128).
+        guard c >= (n == nil ? 3 : 6) && o >= (n == nil ? 3 : 16) && c <= 256 && o <= 256 && tiles >= 4 else { return nil }
+        if let n, n * tiles < 8 { return nil }
         return "3×3 stride 1, \(c) → \(o) channels, \(tiles) 4×4 tiles per image: 4× fewer multiplications"
     }
 

@@ -163,7 +163,7 @@ struct Winograd3x3 {
     /// reuses it), or nil to transform w here.
     func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                  transformed: UnsafePointer<Float>? = nil, epilogue: ConvEpilogue? = nil) {
-        let C = geo.channels, O = outChannels, LC = lanesC, LO = lanesO
+        let O = outChannels
         if n == 0 { return }
         if n == 1 && Runtime.threads > 1 && tilesH > 1 {
             forwardInBands(x: x, w: w, y: y, transformed: transformed, epilogue: epilogue)
@@ -174,18 +174,39 @@ struct Winograd3x3 {
                      prepare: { u in if transformed == nil { transformWeights(w, into: u) } }) { _, c, shared in
             let u = transformed ?? UnsafePointer(shared)
             transformInputs(x, c)
-            let T = c.count * tilesPerImage
-            for xi in 0..<matrices {
-                // M_ξ[T, O] = V_ξ[T, C] · U_ξ[C, O]
-                BLAS.gemm(transA: false, transB: false, m: T, n: O, k: C, a: c.v + xi * c.vStride, lda: LC,
-                          b: u + xi * C * LO, ldb: LO, c: c.m + xi * c.mStride, ldc: LO)
-            }
+            products(v: c.v, vStride: c.vStride, u: u, m: c.m, mStride: c.mStride, rows: c.count * tilesPerImage)
             for i in 0..<c.count {
                 let image = c.first + i, at = image * O * geo.positions
                 epilogue.withImage(image, stride: O * geo.positions) { e in
                     transformOutput(c.m, stride: c.mStride, firstTile: i * tilesPerImage, rows: 0, tilesH, ys: c.ys, y: y + at, e)
                 }
             }
+        }
+    }
+
+    /// The largest transformed kernel U_ξ (input channels × padded output channels) whose products
+    /// run in ``tk_wino_products`` rather than sgemm: 128 × 128 floats (64 KiB).
+    ///
+    /// Measured on a Zen 3 (docs/BENCHMARKS.md, "Winograd F(4×4, 3×3)"), forward without gradients,
+    /// time with tk_wino_products / time with sgemm: 32 → 32 at 16² 0.40–0.47 at batch 64 and
+    /// 0.62–0.78 at batch 128 (F(4×4) and F(2×2)), 64 → 64 0.55–0.82, 128 → 128 at 16² 0.64–0.76,
+    /// 96 → 160 at 12² 0.65–1.0; but 256 → 256 at 8² 1.05–1.53 and 512 → 512 at 4² 1.04–2.1, where
+    /// U_ξ no longer stays in L2 while the tiles stream past it (sgemm packs it in blocks that do).
+    static let ownProductsMaximumKernel = 128 * 128
+
+    /// M_ξ[rows, O] = V_ξ[rows, C] · U_ξ[C, O] for every ξ, overwritten: rows of V (stride lanesC)
+    /// and M (stride lanesO) from the given starts, `vStride` and `mStride` between matrices.
+    private func products(v: UnsafePointer<Float>, vStride: Int, u: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+                          mStride: Int, rows: Int) {
+        let C = geo.channels, O = outChannels, LC = lanesC, LO = lanesO
+        if C * LO <= Winograd3x3.ownProductsMaximumKernel {
+            tk_wino_products(v, vStride, LC, u, C, LO, m, mStride, rows, matrices)
+            return
+        }
+        for xi in 0..<matrices {
+            // M_ξ[T, O] = V_ξ[T, C] · U_ξ[C, O]
+            BLAS.gemm(transA: false, transB: false, m: rows, n: O, k: C, a: v + xi * vStride, lda: LC,
+                      b: u + xi * C * LO, ldb: LO, c: m + xi * mStride, ldc: LO)
         }
     }
 
@@ -197,7 +218,7 @@ struct Winograd3x3 {
     ///     workspace: U (unless given) | V: α² × [T, lanesC] | M: α² × [T, lanesO] | per band: xs, ys
     private func forwardInBands(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                 transformed: UnsafePointer<Float>?, epilogue: ConvEpilogue?) {
-        let C = geo.channels, O = outChannels, LC = lanesC, LO = lanesO, T = tilesPerImage, X = matrices
+        let O = outChannels, LC = lanesC, LO = lanesO, T = tilesPerImage, X = matrices
         let bands = Swift.min(Runtime.threads, tilesH), bandRows = (tilesH + bands - 1) / bands
         let vStride = T * LC + 16, mStride = T * LO + 16
         let xsCount = (tile * bandRows + 2) * paddedW * LC, ysCount = tile * bandRows * tile * tilesW * LO
@@ -213,12 +234,8 @@ struct Winograd3x3 {
                 let xs = m + X * mStride + b * perBand, ys = xs + xsCount
                 xs.update(repeating: 0, count: xsCount)   // the border and padded channels read as zeros
                 transformInput(x, rows: tr0, tr1, xs: xs, v: v, stride: vStride, firstTile: 0)
-                let first = tr0 * tilesW, rows = (tr1 - tr0) * tilesW
-                for xi in 0..<X {
-                    // Rows first ..< first + rows of M_ξ[T, O] = V_ξ[T, C] · U_ξ[C, O]
-                    BLAS.gemm(transA: false, transB: false, m: rows, n: O, k: C, a: v + xi * vStride + first * LC, lda: LC,
-                              b: u + xi * C * LO, ldb: LO, c: m + xi * mStride + first * LO, ldc: LO)
-                }
+                let first = tr0 * tilesW
+                products(v: v + first * LC, vStride: vStride, u: u, m: m + first * LO, mStride: mStride, rows: (tr1 - tr0) * tilesW)
                 epilogue.withImage(0, stride: O * geo.positions) { e in
                     transformOutput(m, stride: mStride, firstTile: 0, rows: tr0, tr1, ys: ys, y: y, e)
                 }

@@ -109,12 +109,17 @@ struct WinogradStride2 {
                 copyChannelsLast(x + s * planeIn, into: xs)
                 transformInput(xs, into: v + i * tilesPerImage * K, xiStride: vStride)
             }
+            let T = images.count * tilesPerImage
             for xi in 0..<25 {
-                // M_ξ[t, o] = V_ξ[t, k] · U_ξ[k, o], over the phase blocks where U_ξ is not zero.
-                let blocks = WinogradStride2.nonzeroBlocks(xi), first = blocks.lowerBound * LC
-                BLAS.gemm(transA: false, transB: false, m: images.count * tilesPerImage, n: LO, k: blocks.count * LC,
-                          a: v + xi * vStride + first, lda: K, b: u + xi * K * LO + first * LO, ldb: LO,
-                          c: m + xi * mStride, ldc: LO)
+                // M_ξ[t, o] = V_ξ[t, k] · U_ξ[k, o], over the phase blocks where U_ξ is not zero
+                // (in tk_wino_products up to the same kernel size as Winograd3x3's products).
+                let blocks = WinogradStride2.nonzeroBlocks(xi), first = blocks.lowerBound * LC, k = blocks.count * LC
+                if K * LO <= Winograd3x3.ownProductsMaximumKernel {
+                    tk_wino_products(v + xi * vStride + first, 0, K, u + xi * K * LO + first * LO, k, LO, m + xi * mStride, 0, T, 1)
+                } else {
+                    BLAS.gemm(transA: false, transB: false, m: T, n: LO, k: k, a: v + xi * vStride + first, lda: K,
+                              b: u + xi * K * LO + first * LO, ldb: LO, c: m + xi * mStride, ldc: LO)
+                }
             }
             for (i, s) in images.enumerated() {
                 epilogue.withImage(s, stride: planeOut) { e in
