@@ -3,11 +3,11 @@ import Tessera
 
 /// `bench --conv-algorithms`: every ResNet-20 convolution's forward (no grad) under each algorithm
 /// that can run it (im2col, Winograd F(2×2, 3×3) or over the phase planes, Winograd F(4×4, 3×3), the
-/// direct kernel), at batches 1, 2, 8 and 128, the
-/// algorithms taking turns within one process (rounds of a few calls each, medians over the
-/// rounds), beside the algorithm `auto` picks. On a VM whose speed drifts by tens of percent
-/// between minutes, this interleaving is what makes the per-shape ratios behind ``ConvPlan``'s
-/// thresholds repeatable; separate runs of one policy after another are not.
+/// direct kernel), at batches 1, 2, 8 and 128, then the weight gradient of the stride-1 ones at
+/// batch 128, the algorithms taking turns within one process (rounds of a few calls each, medians
+/// over the rounds), beside the algorithm `auto` picks. On a VM whose speed drifts by tens of
+/// percent between minutes, this interleaving is what makes the per-shape ratios behind
+/// ``ConvPlan``'s thresholds repeatable; separate runs of one policy after another are not.
 func runConvAlgorithms(quick: Bool) {
     let batches = quick ? [1, 128] : [1, 2, 8, 128]
     let rounds = quick ? 4 : 9
@@ -59,5 +59,45 @@ func runConvAlgorithms(quick: Bool) {
                          picked.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0),
                          ratio.map { String(format: "%.2f", $0) } ?? "—"))
         }
+    }
+    runWeightGradientAlgorithms(rounds: rounds, batch: 128)
+}
+
+/// The weight gradient of each stride-1 ResNet-20 convolution at one batch under each algorithm
+/// (im2col, Winograd F(2×2, 3×3) and F(4×4, 3×3)), taking turns as above: the input needs no
+/// gradient, so a backward pass is the weight gradient alone.
+private func runWeightGradientAlgorithms(rounds: Int, batch n: Int) {
+    print("\nweight gradient of each stride-1 ResNet-20 convolution at batch \(n); median µs per backward over \(rounds - 1) interleaved rounds")
+    print("shape                      im2col   winograd  winograd4   auto picks       auto / best other")
+    let saved = Runtime.convolutionPolicy
+    defer { Runtime.convolutionPolicy = saved }
+    for cfg in resnet20Convs where cfg.stride == 1 {
+        var gen = SeededGenerator(seed: 4)
+        let x = Tensor.randn([n, cfg.cin, cfg.side, cfg.side], generator: &gen)
+        var w = Tensor.randn([cfg.cout, cfg.cin, 3, 3], std: 0.1, generator: &gen)
+        w.requiresGrad = true
+        let dy = Tensor.randn([n, cfg.cout, cfg.side, cfg.side], generator: &gen)
+        let policies: [ConvPolicy] = [.im2col, .winograd, .winograd4]
+        var times = [ConvPolicy: [Double]]()
+        for round in 0..<rounds {
+            for p in policies {
+                Runtime.convolutionPolicy = p
+                let y = x.conv2d(weight: w, padding: 1)
+                w.grad = nil
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                y.backward(dy)
+                let us = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e3
+                if round > 0 { times[p, default: []].append(us) }
+            }
+        }
+        func median(_ p: ConvPolicy) -> Double? { times[p].map { $0.sorted()[$0.count / 2] } }
+        let picked = ConvPlan(input: x.shape, weight: w.shape, padding: 1, policy: .auto).weightGradient.algorithm
+        let pickedPolicy: ConvPolicy = picked == .winogradF43 ? .winograd4 : (picked == .winogradF23 ? .winograd : .im2col)
+        let ratio = median(pickedPolicy).flatMap { t in policies.filter { $0 != pickedPolicy }.compactMap(median).min().map { t / $0 } }
+        let shape = "\(cfg.cin)→\(cfg.cout) \(cfg.side)² s1".padding(toLength: 20, withPad: " ", startingAt: 0)
+        let cells = policies.map { p in median(p).map { String(format: "%10.1f", $0) } ?? String(repeating: " ", count: 9) + "—" }
+        let pick: String = picked.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
+        let ratioText: String = ratio.map { String(format: "%.2f", $0) } ?? "—"
+        print("\(shape) \(cells.joined(separator: " "))   \(pick) \(ratioText)")
     }
 }

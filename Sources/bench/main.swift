@@ -29,7 +29,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Only break down a training step of ResNet-20 (N=128) and fastnet (N=1024) by op class (convolution passes, batch norm, activations, add, pooling, linear, loss, optimizer, the rest); with --json, write the tables there too.")
     var breakdown = false
 
-    @Flag(help: "Only time each ResNet-20 convolution's forward under every algorithm that can run it (im2col, Winograd, direct), taking turns in one process, at batches 1, 2, 8 and 128, beside the algorithm the plan picks (--quick: batches 1 and 128).")
+    @Flag(help: "Only time each ResNet-20 convolution's forward under every algorithm that can run it (im2col, Winograd with 2×2 and 4×4 tiles, direct), taking turns in one process, at batches 1, 2, 8 and 128 (--quick: 1 and 128), then the stride-1 ones' weight gradient at batch 128, beside the algorithm the plan picks.")
     var convAlgorithms = false
 
     @Flag(help: "Data-parallel training beside one process, under mpirun with 2 or more ranks (scripts/bench-distributed.sh); --quick and --filter apply, --json writes the figures.")
