@@ -1,7 +1,8 @@
 extension Tensor {
     /// 2-D convolution (cross-correlation, as PyTorch). The algorithm of each pass — im2col + GEMM,
-    /// a plain GEMM for 1×1, Winograd F(2×2, 3×3) for 3×3 stride 1, Winograd on phase planes for
-    /// 3×3 stride 2 — is the ``ConvPlan`` of the call (``Runtime/convolutionPolicy`` and the geometry).
+    /// a plain GEMM for 1×1, Winograd F(2×2, 3×3) or F(4×4, 3×3) for 3×3 stride 1, Winograd on
+    /// phase planes for 3×3 stride 2, a direct 3×3 kernel for thin layers and small batches — is
+    /// the ``ConvPlan`` of the call (``Runtime/convolutionPolicy`` and the geometry).
     ///
     /// - Parameters:
     ///   - weight: [outChannels, inChannels / groups, kh, kw].

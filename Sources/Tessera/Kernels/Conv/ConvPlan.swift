@@ -140,8 +140,9 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
     /// F(4×4, 3×3)"), direct time / the best other algorithm's:
     /// - stride 1 with fewer than 6 input channels, every batch from 1 to 128: the RGB stem 3 → 16
     ///   0.33–0.81 and 3 → 64 0.60–0.81 (against im2col, and F(4×4, 3×3) from batch 2);
-    /// - 16 → 16 at 32²: 0.45–0.72 against F(2×2, 3×3) with sgemm's products, but 1.3–1.7 against
-    ///   F(4×4, 3×3) with its own (``Winograd3x3/ownProductsMaximumKernel``), which now takes it;
+    /// - 16 → 16 at 32²: 0.45–0.72 against F(2×2, 3×3) with sgemm's products, but 1.5–2.0 times
+    ///   F(4×4, 3×3)'s time with its own products (``Winograd3x3/ownProductsMaximumKernel``) from
+    ///   batch 2 up and 0.69–1.41 at batch 1: F(4×4) takes it;
     /// - stride 2, 16 → 32: 0.66–0.88 at batch 1, but 0.94–1.24 against im2col over the phase
     ///   planes from batch 2 up, which takes those from batch 3;
     /// - stride 2, 32 → 64: 0.81–0.86 at batch 1, 1.02–1.09 at 2, 1.1–1.3 from 8 up;
@@ -163,10 +164,11 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
     /// at once.
     ///
     /// Measured on a Zen 3 (docs/BENCHMARKS.md, "Winograd F(4×4, 3×3)"), F(4×4) time / F(2×2) time:
-    /// - forward, `bench --conv-algorithms`, with the products in ``tk_wino_products``: 16 → 16 at
-    ///   32² 0.70–0.77 (and 0.58–0.77 of the direct kernel's), 32 → 32 at 16² 0.67–0.73 from batch 2
-    ///   up and 0.72 at batch 1; 64 → 64 at 8² 0.64–0.69 from batch 8 up, 0.80–0.87 at batch 2 (8
-    ///   tiles), but 1.14–1.21 at batch 1 (4 tiles, 2 per thread);
+    /// - forward, `bench --conv-algorithms` (four runs), with the products in ``tk_wino_products``:
+    ///   16 → 16 at 32² 0.54–0.75 from batch 2 up (0.50–0.67 of the direct kernel's time) and
+    ///   0.76–1.18 at batch 1 (0.71–1.45 of the direct kernel's); 32 → 32 at 16² 0.59–0.80 from
+    ///   batch 2 up and 0.39–1.03 at batch 1; 64 → 64 at 8² 0.62–0.75 from batch 8 up, 0.80–0.94 at
+    ///   batch 2 (8 tiles), but 1.14–1.25 at batch 1 (4 tiles, 2 per thread);
     /// - with gradients at batch 64 (forward with the weight transform, and the weight gradient,
     ///   both through sgemm): 64 → 64 at 32² 0.68–0.76, 128 → 128 at 16² 0.77–0.86, 256 → 256 at
     ///   8² 0.79–1.00, but 512 → 512 at 4² (one tile per image) 1.5–2.0, where transforming and

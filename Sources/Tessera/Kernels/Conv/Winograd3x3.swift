@@ -188,10 +188,10 @@ struct Winograd3x3 {
     /// run in ``tk_wino_products`` rather than sgemm: 128 × 128 floats (64 KiB).
     ///
     /// Measured on a Zen 3 (docs/BENCHMARKS.md, "Winograd F(4×4, 3×3)"), forward without gradients,
-    /// time with tk_wino_products / time with sgemm: 32 → 32 at 16² 0.40–0.47 at batch 64 and
-    /// 0.62–0.78 at batch 128 (F(4×4) and F(2×2)), 64 → 64 0.55–0.82, 128 → 128 at 16² 0.64–0.76,
-    /// 96 → 160 at 12² 0.65–1.0; but 256 → 256 at 8² 1.05–1.53 and 512 → 512 at 4² 1.04–2.1, where
-    /// U_ξ no longer stays in L2 while the tiles stream past it (sgemm packs it in blocks that do).
+    /// time with tk_wino_products / time with sgemm, both tile sizes: 32 → 32 at 16² 0.40–0.48 at
+    /// batch 64 and 0.70–0.82 at batch 128, 64 → 64 0.55–0.82, 128 → 128 at 16² 0.64–0.89,
+    /// 96 → 160 at 12² 0.65–1.37; but 256 → 256 at 8² 1.03–1.75 and 512 → 512 at 4² 1.04–2.1, where
+    /// U_ξ no longer stays in cache while the tiles stream past it (sgemm packs it in blocks that do).
     static let ownProductsMaximumKernel = 128 * 128
 
     /// M_ξ[rows, O] = V_ξ[rows, C] · U_ξ[C, O] for every ξ, overwritten: rows of V (stride lanesC)
