@@ -257,11 +257,15 @@ static void wino23_output_gradient(const float *restrict dy, ptrdiff_t O, ptrdif
 }
 
 /// u[ξ, c, o] = (G g Gᵀ)[ξ / 4, ξ % 4] for g = w[o, c], input channels c0 ..< c1.
-/// w: [O, C, 3, 3]; u: 16 matrices [C, lanes] (lanes ≥ O), overwritten where o < O.
+/// w: [O, C, 3, 3]; u: 16 matrices [C, lanes] (lanes ≥ O), overwritten for these
+/// input channels, with zeros in the lanes o ≥ O.
 static void wino23_weights(const float *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1,
                            float *restrict u) {
     ptrdiff_t XS = C * lanes;
     for (ptrdiff_t c = c0; c < c1; c++) {
+        // The padded lanes o ≥ O read as zeros (tk_wino_products multiplies whole vectors of them).
+        for (int xi = 0; xi < 16; xi++)
+            for (ptrdiff_t o = O; o < lanes; o++) u[xi * XS + c * lanes + o] = 0;
         for (ptrdiff_t o = 0; o < O; o++) {
             const float *g = w + (o * C + c) * 9;
             float *dst = u + c * lanes + o;

@@ -189,11 +189,15 @@ static inline __attribute__((always_inline)) void wino43_g(float g0, float g1, f
 }
 
 /// u[ξ, c, o] = (G g Gᵀ)[ξ / 6, ξ % 6] for g = w[o, c], input channels c0 ..< c1.
-/// w: [O, C, 3, 3]; u: 36 matrices [C, lanes] (lanes ≥ O), overwritten where o < O.
+/// w: [O, C, 3, 3]; u: 36 matrices [C, lanes] (lanes ≥ O), overwritten for these
+/// input channels, with zeros in the lanes o ≥ O.
 static void wino43_weights(const float *restrict w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1,
                            float *restrict u) {
     ptrdiff_t XS = C * lanes;
     for (ptrdiff_t c = c0; c < c1; c++) {
+        // The padded lanes o ≥ O read as zeros (tk_wino_products multiplies whole vectors of them).
+        for (int xi = 0; xi < 36; xi++)
+            for (ptrdiff_t o = O; o < lanes; o++) u[xi * XS + c * lanes + o] = 0;
         for (ptrdiff_t o = 0; o < O; o++) {
             const float *g = w + (o * C + c) * 9;
             float *dst = u + c * lanes + o;

@@ -2,8 +2,9 @@
 // (Winograd3x3.swift says when they run here instead of in sgemm). V_ξ and U_ξ are already laid
 // out as a GEMM wants them: rows of V are tiles with their channels contiguous, rows of U are
 // input channels with the (vector-padded) output channels contiguous. So nothing is packed and
-// nothing is zeroed first: for small products (batch-1 bands of a few tiles, K = C ≤ 64) sgemm
-// spent more in packing V and U and in scaling M by β = 0 than in arithmetic.
+// nothing is zeroed first: for small products (batch-1 bands of a few tiles, K = C of 16 to 64)
+// sgemm spent more in packing V and U and in scaling M by β = 0 than in arithmetic. The callers
+// keep U_ξ within 128 × 128 (Winograd3x3.runsOwnProducts), where this was measured faster.
 //
 // A block of R tiles × V vectors of output channels keeps R·V accumulators in registers; per
 // input channel it loads V vectors of U_ξ's row and broadcasts R values of V_ξ. R = 4, V = 2:

@@ -253,7 +253,7 @@ void tk_wino23_output_band(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride,
 void tk_wino23_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h,
                                ptrdiff_t tiles_w, ptrdiff_t lanes, float *ys, float *m, ptrdiff_t xi_stride,
                                ptrdiff_t first_tile);
-/// u (16 matrices [C, lanes]) = G w Gᵀ for input channels c0 ..< c1 and o < O. w: [O, C, 3, 3].
+/// u (16 matrices [C, lanes]) = G w Gᵀ for input channels c0 ..< c1 (zeros where o ≥ O). w: [O, C, 3, 3].
 void tk_wino23_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1, float *u);
 /// dw [O, C, 3, 3] += Gᵀ dU G for input channels c0 ..< c1. du: 16 matrices [C, lanes].
 void tk_wino23_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1,
@@ -263,7 +263,7 @@ void tk_wino23_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdif
 /// over 6×6 input tiles: V, M and dM are 36 matrices [tiles, lanes], xi_stride apart.
 /// Tile rows tr0 ..< tr1 of one image's input tiles Bᵀ d B into rows first_tile + tr·tiles_w + tc
 /// of v, overwritten. x: [C, H, W]; xs: the band's scratch [4·(tr1 − tr0) + 2, 4·tiles_w + 2, lanes],
-/// kept zero outside the image by the caller.
+/// kept zero outside the image and past C by the caller.
 void tk_wino43_input_band(const float *x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
                           ptrdiff_t tiles_w, ptrdiff_t lanes, ptrdiff_t tr0, ptrdiff_t tr1, float *xs, float *v,
                           ptrdiff_t xi_stride, ptrdiff_t first_tile);
@@ -279,7 +279,7 @@ void tk_wino43_output_band(const float *m, ptrdiff_t lanes, ptrdiff_t xi_stride,
 void tk_wino43_output_gradient(const float *dy, ptrdiff_t O, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t tiles_h,
                                ptrdiff_t tiles_w, ptrdiff_t lanes, float *ys, float *m, ptrdiff_t xi_stride,
                                ptrdiff_t first_tile);
-/// u (36 matrices [C, lanes]) = G w Gᵀ for input channels c0 ..< c1 and o < O. w: [O, C, 3, 3].
+/// u (36 matrices [C, lanes]) = G w Gᵀ for input channels c0 ..< c1 (zeros where o ≥ O). w: [O, C, 3, 3].
 void tk_wino43_weights(const float *w, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1, float *u);
 /// dw [O, C, 3, 3] += Gᵀ dU G for input channels c0 ..< c1. du: 36 matrices [C, lanes].
 void tk_wino43_weight_gradient(const float *du, ptrdiff_t O, ptrdiff_t C, ptrdiff_t lanes, ptrdiff_t c0, ptrdiff_t c1,

@@ -16,7 +16,7 @@ final class FusedConvTests: XCTestCase {
     /// One geometry per algorithm: Winograd F(2×2, 3×3) and F(4×4, 3×3), stride-2 Winograd, the RGB
     /// stem (im2col), 1×1 (pointwise), grouped and odd-sized im2col.
     private let cases = [
-        Case(c: 16, o: 16, side: 8), Case(n: 4, c: 16, o: 16, side: 8), Case(c: 16, o: 32, side: 8, stride: 2), Case(c: 3, o: 16, side: 9, bias: true),
+        Case(n: 4, c: 16, o: 8, side: 8), Case(n: 4, c: 16, o: 16, side: 8), Case(c: 16, o: 32, side: 8, stride: 2), Case(c: 3, o: 16, side: 9, bias: true),
         Case(c: 8, o: 24, side: 6, kernel: 1, padding: 0, bias: true), Case(c: 8, o: 8, side: 7, groups: 2),
         Case(n: 1, c: 20, o: 12, side: 5),
     ]
@@ -84,7 +84,8 @@ final class FusedConvTests: XCTestCase {
     }
 
     func testCachedWeightsFollowEveryWayTheWeightsAndStatisticsChange() {
-        let c = Case(c: 16, o: 16, side: 8)
+        let c = Case(n: 4, c: 16, o: 8, side: 8)
+        XCTAssertEqual(ConvPlan(input: [c.n, c.c, c.side, c.side], weight: [c.o, c.c, 3, 3], padding: 1).forward.algorithm, .winogradF23)
         let x = TestData.randn([c.n, c.c, c.side, c.side], seed: 50)
         let w = TestData.randn([c.o, c.c, 3, 3], seed: 51, std: 0.3)
         let bn = norm(c.o, seed: 52)

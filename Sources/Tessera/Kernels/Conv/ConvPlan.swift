@@ -138,10 +138,12 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
     /// Measured on a Zen 3 with the algorithms taking turns in one process (`bench
     /// --conv-algorithms`, two threads; docs/BENCHMARKS.md, "The direct 3×3 kernel" and "Winograd
     /// F(4×4, 3×3)"), direct time / the best other algorithm's:
-    /// - stride 1 with fewer than 6 input channels, every batch from 1 to 128: the RGB stem 3 → 16
-    ///   0.33–0.81 and 3 → 64 0.60–0.81 (against im2col, and F(4×4, 3×3) from batch 2);
+    /// - stride 1 with up to 16 input channels where F(4×4, 3×3) does not run (fewer than 6 input
+    ///   channels or 16 output channels), every batch from 1 to 128: the RGB stem 3 → 16 0.33–0.81
+    ///   and 3 → 64 0.60–0.81 (against im2col, and F(4×4, 3×3) from batch 2), 16 → 3 and 16 → 8
+    ///   0.57–0.80 at batch 128 (against F(4×4));
     /// - 16 → 16 at 32²: 0.45–0.72 against F(2×2, 3×3) with sgemm's products, but 1.5–2.0 times
-    ///   F(4×4, 3×3)'s time with its own products (``Winograd3x3/ownProductsMaximumKernel``) from
+    ///   F(4×4, 3×3)'s time with its own products (``Winograd3x3/runsOwnProducts(depth:lanesO:)``) from
     ///   batch 2 up and 0.69–1.41 at batch 1: F(4×4) takes it;
     /// - stride 2, 16 → 32: 0.66–0.88 at batch 1, but 0.94–1.24 against im2col over the phase
     ///   planes from batch 2 up, which takes those from batch 3;
@@ -176,11 +178,13 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
     /// - the weight gradient at batch 128: 0.73–0.90 from the 3-channel stem to 64 → 64 at 8².
     ///
     /// It runs from 6 input channels (3 for the weight gradient) and 16 output channels (3 for the
-    /// weight gradient) up to 256, over images of at least 4 tiles, with at least 8 tiles in the
-    /// batch.
+    /// weight gradient) up to 256, over outputs of at least 4 × 4 and 4 tiles, with at least 8
+    /// tiles in the batch (under `auto`, and `direct` where the direct kernel does not run).
     static func f43Reason(_ g: ConvGeometry, batch n: Int?, groups: Int, outChannels o: Int) -> String? {
         guard Winograd3x3.applies(g, groups: groups, outChannels: o, tile: 4) else { return nil }
         let c = g.channels, tiles = ((g.outH + 3) / 4) * ((g.outW + 3) / 4)
+        // A whole tile each way: a 1 × 16 output would fill a quarter of its 4 tiles.
+        guard g.outH >= 4 && g.outW >= 4 else { return nil }
         // A forward pass needs 16 output channels: below, the products fill few of their vector
         // lanes, and the direct kernel was faster (16 → 3 and 64 → 3 at 32²: 0.57–0.80 of F(4×4)'s
         // time; 16 → 8 0.72 at batch 1, 1.2 at 128).
@@ -205,7 +209,7 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
                     ? Pass(algorithm: .winogradF43, reason: "TESSERA_CONV=winograd4")
                     : Pass(algorithm: .winogradF23, reason: "TESSERA_CONV=winograd4, but 4×4 tiles need too much workspace")
             }
-            if policy == .auto, let why = f43Reason(g, batch: batch, groups: groups, outChannels: o) {
+            if policy == .auto || policy == .direct, let why = f43Reason(g, batch: batch, groups: groups, outChannels: o) {
                 return Pass(algorithm: .winogradF43, reason: why)
             }
             // Below 6 input channels the GEMMs (K = C) are too thin to pay for transforming every
@@ -232,10 +236,12 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
         if policy == .im2col { return plain(g, "TESSERA_CONV=im2col") }
         if Winograd3x3.applies(g, groups: groups, outChannels: o) {
             if policy == .winograd { return Pass(algorithm: .winogradF23, reason: "TESSERA_CONV=winograd") }
-            if policy == .winograd4 && Winograd3x3.applies(g, groups: groups, outChannels: o, tile: 4) {
-                return Pass(algorithm: .winogradF43, reason: "TESSERA_CONV=winograd4")
+            if policy == .winograd4 {
+                return Winograd3x3.applies(g, groups: groups, outChannels: o, tile: 4)
+                    ? Pass(algorithm: .winogradF43, reason: "TESSERA_CONV=winograd4")
+                    : Pass(algorithm: .winogradF23, reason: "TESSERA_CONV=winograd4, but 4×4 tiles need too much workspace")
             }
-            if policy == .auto, let why = f43Reason(g, batch: nil, groups: groups, outChannels: o) {
+            if policy == .auto || policy == .direct, let why = f43Reason(g, batch: nil, groups: groups, outChannels: o) {
                 return Pass(algorithm: .winogradF43, reason: "the adjoint of F(4×4, 3×3), 36 GEMMs dU += dM·Vᵀ; " + why)
             }
             // Measured on the RGB stem: dW is faster on Winograd from 3 channels.

@@ -8,7 +8,8 @@ import CTesseraKernels
 // (α = m + 2) and g a 3×3 kernel. Summed over input channels, the α² elementwise products of a
 // tile become α² independent GEMMs  M_ξ[T, O] = V_ξ[T, C] · U_ξ[C, O]  over T tiles:
 // F(2×2, 3×3) makes 16 multiplications per tile and channel pair for 4 outputs (2.25× fewer than
-// im2col), F(4×4, 3×3) 36 for 16 outputs (4× fewer), and they still run in sgemm. A batch is
+// im2col), F(4×4, 3×3) 36 for 16 outputs (4× fewer), and they run as GEMMs: in tk_wino_products
+// for kernels up to 128 × 128, in sgemm above (``runsOwnProducts(depth:lanesO:)``). A batch is
 // transformed a few images at a time, so that V and M stay in cache between the transforms and
 // the GEMMs (the GEMMs then run near the core's peak, where im2col's long skinny GEMMs do not).
 //
@@ -21,8 +22,8 @@ import CTesseraKernels
 //
 // F(2×2, 3×3)'s transforms use only additions (and halvings in G), so its result differs from
 // im2col's by rounding only: about 1e-6 of the output's scale (the tests allow 1e-4).
-// F(4×4, 3×3)'s have factors up to 8 in A and 1/24 in G, and round about ten times more (the tests
-// allow 1e-3 of the output's scale). A non-finite input value, though, spreads through the
+// F(4×4, 3×3)'s have factors up to 8 in A and 1/24 in G, and round a few times more: 3–5e-6 of
+// the output's scale on random data (the tests allow 1e-3). A non-finite input value, though, spreads through the
 // transforms (∞ − ∞) to the whole output tile around it.
 
 /// The Winograd F(2×2, 3×3) and F(4×4, 3×3) kernels over raw buffers: the forward pass and the
@@ -184,22 +185,23 @@ struct Winograd3x3 {
         }
     }
 
-    /// The largest transformed kernel U_ξ (input channels × padded output channels) whose products
-    /// run in ``tk_wino_products`` rather than sgemm: 128 × 128 floats (64 KiB).
+    /// Whether the products of a transformed kernel U_ξ of `depth` rows (input channels) and
+    /// `lanesO` columns (padded output channels) run in ``tk_wino_products`` rather than sgemm: up to
+    /// 128 × 128 (64 KiB), the sizes it was measured faster at.
     ///
     /// Measured on a Zen 3 (docs/BENCHMARKS.md, "Winograd F(4×4, 3×3)"), forward without gradients,
     /// time with tk_wino_products / time with sgemm, both tile sizes: 32 → 32 at 16² 0.40–0.48 at
     /// batch 64 and 0.70–0.82 at batch 128, 64 → 64 0.55–0.82, 128 → 128 at 16² 0.64–0.89,
     /// 96 → 160 at 12² 0.65–1.37; but 256 → 256 at 8² 1.03–1.75 and 512 → 512 at 4² 1.04–2.1, where
     /// U_ξ no longer stays in cache while the tiles stream past it (sgemm packs it in blocks that do).
-    static let ownProductsMaximumKernel = 128 * 128
+    static func runsOwnProducts(depth: Int, lanesO: Int) -> Bool { depth <= 128 && lanesO <= 128 }
 
     /// M_ξ[rows, O] = V_ξ[rows, C] · U_ξ[C, O] for every ξ, overwritten: rows of V (stride lanesC)
     /// and M (stride lanesO) from the given starts, `vStride` and `mStride` between matrices.
     private func products(v: UnsafePointer<Float>, vStride: Int, u: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
                           mStride: Int, rows: Int) {
         let C = geo.channels, O = outChannels, LC = lanesC, LO = lanesO
-        if C * LO <= Winograd3x3.ownProductsMaximumKernel {
+        if Winograd3x3.runsOwnProducts(depth: C, lanesO: LO) {
             tk_wino_products(v, vStride, LC, u, C, LO, m, mStride, rows, matrices)
             return
         }

@@ -112,9 +112,9 @@ struct WinogradStride2 {
             let T = images.count * tilesPerImage
             for xi in 0..<25 {
                 // M_ξ[t, o] = V_ξ[t, k] · U_ξ[k, o], over the phase blocks where U_ξ is not zero
-                // (in tk_wino_products up to the same kernel size as Winograd3x3's products).
+                // (in tk_wino_products for the kernel sizes where Winograd3x3's products run there).
                 let blocks = WinogradStride2.nonzeroBlocks(xi), first = blocks.lowerBound * LC, k = blocks.count * LC
-                if K * LO <= Winograd3x3.ownProductsMaximumKernel {
+                if Winograd3x3.runsOwnProducts(depth: K, lanesO: LO) {
                     tk_wino_products(v + xi * vStride + first, 0, K, u + xi * K * LO + first * LO, k, LO, m + xi * mStride, 0, T, 1)
                 } else {
                     BLAS.gemm(transA: false, transB: false, m: T, n: LO, k: k, a: v + xi * vStride + first, lda: K,
