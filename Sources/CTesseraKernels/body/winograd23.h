@@ -139,6 +139,35 @@ static void from_channels_last(const float *restrict src, ptrdiff_t src_row, ptr
     }
 }
 
+/// The input rows a band of tile rows tr0 ..< tr1 reads, channels-last into its scratch xs
+/// [m·(tr1 − tr0) + 2, m·tiles_w + 2, lanes] (m the output tile's side): input row r lands on band
+/// row r + ph − m·tr0, column q on q + pw; rows of the band outside the image are not written.
+static void wino_band_channels_last(const float *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph,
+                                    ptrdiff_t pw, int m, ptrdiff_t tiles_w, ptrdiff_t lanes, ptrdiff_t tr0, ptrdiff_t tr1,
+                                    float *restrict xs) {
+    ptrdiff_t PW = m * tiles_w + 2;
+    ptrdiff_t r0 = m * tr0 - ph, r1 = m * tr1 + 2 - ph;
+    if (r0 < 0) r0 = 0;
+    if (r1 > H) r1 = H;
+    if (r1 > r0)
+        to_channels_last(x + r0 * W, C, r1 - r0, W, H * W, xs + ((r0 + ph - m * tr0) * PW + pw) * lanes, PW, lanes);
+}
+
+/// A band's output rows m·tr0 ..< min(m·tr1, OH) from its channels-last scratch ys [m·(tr1 − tr0),
+/// m·tiles_w, lanes] into y: [O, OH, OW], through the epilogue e (its residual laid out like all
+/// of y).
+static void wino_band_output(const float *restrict ys, int m, ptrdiff_t tiles_w, ptrdiff_t lanes, ptrdiff_t O, ptrdiff_t OH,
+                             ptrdiff_t OW, ptrdiff_t tr0, ptrdiff_t tr1, float *restrict y, const tk_conv_epilogue *e) {
+    ptrdiff_t y0 = m * tr0, y1 = m * tr1 < OH ? m * tr1 : OH;
+    if (y1 <= y0) return;
+    tk_conv_epilogue band;
+    if (e) {
+        band = *e;
+        if (band.residual) band.residual += y0 * OW;
+    }
+    from_channels_last(ys, m * tiles_w, lanes, O, y1 - y0, OW, y + y0 * OW, OH * OW, e ? &band : 0);
+}
+
 /// Tile rows tr0 ..< tr1 of one image's input tiles Bᵀ d B, into rows first_tile + tr·tiles_w + tc
 /// of v: 16 matrices [tiles, lanes], xi_stride apart, overwritten. x: [C, H, W]. xs: scratch for
 /// the band's padded rows 2·tr0 ..< 2·tr1 + 2, [2·(tr1 − tr0) + 2, 2·tiles_w + 2, lanes], whose rows
@@ -147,14 +176,8 @@ static void from_channels_last(const float *restrict src, ptrdiff_t src_row, ptr
 static void wino23_input_band(const float *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
                               ptrdiff_t tiles_w, ptrdiff_t lanes, ptrdiff_t tr0, ptrdiff_t tr1, float *restrict xs,
                               float *restrict v, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
-    ptrdiff_t PW = 2 * tiles_w + 2;
-    // Input rows r land on band row r + ph − 2·tr0; those of the band inside the image are copied.
-    ptrdiff_t r0 = 2 * tr0 - ph, r1 = 2 * tr1 + 2 - ph;
-    if (r0 < 0) r0 = 0;
-    if (r1 > H) r1 = H;
-    if (r1 > r0)
-        to_channels_last(x + r0 * W, C, r1 - r0, W, H * W, xs + ((r0 + ph - 2 * tr0) * PW + pw) * lanes, PW, lanes);
-    ptrdiff_t row = PW * lanes;
+    ptrdiff_t PW = 2 * tiles_w + 2, row = PW * lanes;
+    wino_band_channels_last(x, C, H, W, ph, pw, 2, tiles_w, lanes, tr0, tr1, xs);
     for (ptrdiff_t tr = tr0; tr < tr1; tr++) {
         for (ptrdiff_t tc = 0; tc < tiles_w; tc++) {
             const float *d = xs + (2 * (tr - tr0) * PW + 2 * tc) * lanes;
@@ -210,14 +233,7 @@ static void wino23_output_band(const float *restrict m, ptrdiff_t lanes, ptrdiff
             }
         }
     }
-    ptrdiff_t y0 = 2 * tr0, y1 = 2 * tr1 < OH ? 2 * tr1 : OH;
-    if (y1 <= y0) return;
-    tk_conv_epilogue band;
-    if (e) {
-        band = *e;
-        if (band.residual) band.residual += y0 * OW;
-    }
-    from_channels_last(ys, YW, lanes, O, y1 - y0, OW, y + y0 * OW, OH * OW, e ? &band : 0);
+    wino_band_output(ys, 2, tiles_w, lanes, O, OH, OW, tr0, tr1, y, e);
 }
 
 /// One image's output-gradient tiles A dY Aᵀ (4×4 from each 2×2 tile, zero past an odd edge) into

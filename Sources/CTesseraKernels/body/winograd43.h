@@ -37,6 +37,16 @@
         (o3) = q_ + 8.0f * s_ + (m5);                                    \
     } while (0)
 
+/// p[k·stride] = o_k for k < 6 (one row of a 6×6 transform into six of its 36 matrices).
+#define WINO43_STORE6(p, stride, o0, o1, o2, o3, o4, o5) do {          \
+        tk_store((p), (o0));                                             \
+        tk_store((p) + (stride), (o1));                                  \
+        tk_store((p) + 2 * (stride), (o2));                              \
+        tk_store((p) + 3 * (stride), (o3));                              \
+        tk_store((p) + 4 * (stride), (o4));                              \
+        tk_store((p) + 5 * (stride), (o5));                              \
+    } while (0)
+
 /// Tile rows tr0 ..< tr1 of one image's input tiles Bᵀ d B, into rows first_tile + tr·tiles_w + tc
 /// of v (36 matrices [tiles, lanes], xi_stride apart). x: [C, H, W]. xs: scratch for the band's
 /// padded rows 4·tr0 ..< 4·tr1 + 2, [4·(tr1 − tr0) + 2, 4·tiles_w + 2, lanes], whose rows and
@@ -44,14 +54,8 @@
 static void wino43_input_band(const float *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t ph, ptrdiff_t pw,
                               ptrdiff_t tiles_w, ptrdiff_t lanes, ptrdiff_t tr0, ptrdiff_t tr1, float *restrict xs,
                               float *restrict v, ptrdiff_t xi_stride, ptrdiff_t first_tile) {
-    ptrdiff_t PW = 4 * tiles_w + 2;
-    // Input rows r land on band row r + ph − 4·tr0; those of the band inside the image are copied.
-    ptrdiff_t r0 = 4 * tr0 - ph, r1 = 4 * tr1 + 2 - ph;
-    if (r0 < 0) r0 = 0;
-    if (r1 > H) r1 = H;
-    if (r1 > r0)
-        to_channels_last(x + r0 * W, C, r1 - r0, W, H * W, xs + ((r0 + ph - 4 * tr0) * PW + pw) * lanes, PW, lanes);
-    ptrdiff_t row = PW * lanes;
+    ptrdiff_t PW = 4 * tiles_w + 2, row = PW * lanes;
+    wino_band_channels_last(x, C, H, W, ph, pw, 4, tiles_w, lanes, tr0, tr1, xs);
     for (ptrdiff_t tr = tr0; tr < tr1; tr++) {
         for (ptrdiff_t tc = 0; tc < tiles_w; tc++) {
             const float *d = xs + (4 * (tr - tr0) * PW + 4 * tc) * lanes;
@@ -69,13 +73,7 @@ static void wino43_input_band(const float *restrict x, ptrdiff_t C, ptrdiff_t H,
                 for (int k = 0; k < 6; k++) {
                     tk_vf o0, o1, o2, o3, o4, o5;
                     WINO43_BT(t[k][0], t[k][1], t[k][2], t[k][3], t[k][4], t[k][5], o0, o1, o2, o3, o4, o5);
-                    float *o = out + (6 * k) * xi_stride + c;
-                    tk_store(o, o0);
-                    tk_store(o + xi_stride, o1);
-                    tk_store(o + 2 * xi_stride, o2);
-                    tk_store(o + 3 * xi_stride, o3);
-                    tk_store(o + 4 * xi_stride, o4);
-                    tk_store(o + 5 * xi_stride, o5);
+                    WINO43_STORE6(out + (6 * k) * xi_stride + c, xi_stride, o0, o1, o2, o3, o4, o5);
                 }
             }
         }
@@ -116,14 +114,7 @@ static void wino43_output_band(const float *restrict m, ptrdiff_t lanes, ptrdiff
             }
         }
     }
-    ptrdiff_t y0 = 4 * tr0, y1 = 4 * tr1 < OH ? 4 * tr1 : OH;
-    if (y1 <= y0) return;
-    tk_conv_epilogue band;
-    if (e) {
-        band = *e;
-        if (band.residual) band.residual += y0 * OW;
-    }
-    from_channels_last(ys, YW, lanes, O, y1 - y0, OW, y + y0 * OW, OH * OW, e ? &band : 0);
+    wino_band_output(ys, 4, tiles_w, lanes, O, OH, OW, tr0, tr1, y, e);
 }
 
 /// A applied to four values (the adjoint of Aᵀ): out[k] = Σ_i Aᵀ[i][k]·z[i].
@@ -163,13 +154,7 @@ static void wino43_output_gradient(const float *restrict dy, ptrdiff_t O, ptrdif
                 for (int k = 0; k < 6; k++) {
                     tk_vf o0, o1, o2, o3, o4, o5;
                     WINO43_A(z[k][0], z[k][1], z[k][2], z[k][3], o0, o1, o2, o3, o4, o5);
-                    float *d = out + (6 * k) * xi_stride + o;
-                    tk_store(d, o0);
-                    tk_store(d + xi_stride, o1);
-                    tk_store(d + 2 * xi_stride, o2);
-                    tk_store(d + 3 * xi_stride, o3);
-                    tk_store(d + 4 * xi_stride, o4);
-                    tk_store(d + 5 * xi_stride, o5);
+                    WINO43_STORE6(out + (6 * k) * xi_stride + o, xi_stride, o0, o1, o2, o3, o4, o5);
                 }
             }
         }
