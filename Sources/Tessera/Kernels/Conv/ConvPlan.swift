@@ -220,7 +220,7 @@ public struct ConvPlan: Sendable, Equatable, CustomStringConvertible {
             return plain(g, c < 6 ? "\(c) input channels: too few for Winograd's transforms to pay" : "output too small for 2×2 tiles")
         }
         if WinogradStride2.applies(g, groups: groups, outChannels: o) {
-            if policy == .winograd || policy == .winograd4 { return Pass(algorithm: .winogradStride2, reason: "TESSERA_CONV=winograd") }
+            if policy == .winograd || policy == .winograd4 { return Pass(algorithm: .winogradStride2, reason: "TESSERA_CONV=\(policy.rawValue)") }
             // Up to 16 input channels im2col over the phase planes was 14–29% faster (16 → 32 at
             // batches 8 and 128, `bench --conv-algorithms`); fewer than 8 output channels would be
             // mostly padding in the kernel's 8-lane vectors.
